@@ -1,0 +1,43 @@
+//! The one module that talks to llama.cpp, and the only place with `unsafe`.
+//!
+//! Everything above it (quantization, measurement, sweeps) works with the safe types here.
+
+pub mod build_info;
+
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// Shows llama.cpp's own log (otherwise only its errors are kept, for our error messages).
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::SeqCst);
+}
+
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::SeqCst)
+}
+
+/// Block size (elements), block size in bytes and name of a ggml type, as llama.cpp itself reports
+/// them; `None` for ids it does not know or has retired.
+pub fn ggml_type_layout(type_id: u32) -> Option<(u64, u64, String)> {
+    if type_id >= llama_cpp_sys_2::GGML_TYPE_COUNT {
+        return None;
+    }
+    // SAFETY: the id is below GGML_TYPE_COUNT, so it indexes ggml's static type-traits table.
+    let (blck, size, name) = unsafe {
+        let blck = llama_cpp_sys_2::ggml_blck_size(type_id);
+        let size = llama_cpp_sys_2::ggml_type_size(type_id);
+        let name = llama_cpp_sys_2::ggml_type_name(type_id);
+        let name = if name.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(name).to_string_lossy().into_owned()
+        };
+        (blck, size, name)
+    };
+    if blck <= 0 || size == 0 {
+        return None;
+    }
+    Some((blck as u64, size as u64, name))
+}

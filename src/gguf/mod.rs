@@ -1,0 +1,1 @@
+//! Native GGUF: read (validating every length against the file), write, and summarise.

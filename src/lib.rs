@@ -1,0 +1,9 @@
+//! mpt-gguf: find where a language model breaks under GGUF quantization.
+//!
+//! The sweep is a pipeline of stages, each a module usable on its own:
+//! `gguf` (native format), `engine` (the only llama.cpp FFI), `quant` (types, quantize, imatrix),
+//! `measure` (perplexity, KL-divergence, bench), `sweep` (plan, run, manifest), `report` (tables, charts, fit).
+
+pub mod engine;
+pub mod gguf;
+pub mod util;
