@@ -6,4 +6,6 @@
 
 pub mod engine;
 pub mod gguf;
+pub mod measure;
+pub mod quant;
 pub mod util;

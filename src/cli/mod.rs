@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod inspect;
+mod types;
 
 #[derive(Parser, Debug)]
 #[command(name = "mpt-gguf", version = mpt_gguf::engine::build_info::VERSION_LINE, about, long_about = None)]
@@ -18,11 +19,14 @@ pub struct Cli {
 pub enum Command {
     /// Read a GGUF file natively and summarise it: types, sizes, bits per weight.
     Inspect(inspect::InspectArgs),
+    /// List every quantization type the bundled llama.cpp can make.
+    Types(types::TypesArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Types(args) => types::run(args),
     }
 }
 
@@ -41,7 +45,10 @@ pub fn init_logging(verbose: bool) {
 
 /// The error and its causes on one line, outermost first.
 pub fn one_line(err: &anyhow::Error) -> String {
-    let parts: Vec<String> = err.chain().map(|c| c.to_string().trim().to_string()).collect();
+    let parts: Vec<String> = err
+        .chain()
+        .map(|c| c.to_string().trim().to_string())
+        .collect();
     parts.join(": ").replace('\n', " ")
 }
 

@@ -41,3 +41,45 @@ pub fn ggml_type_layout(type_id: u32) -> Option<(u64, u64, String)> {
     }
     Some((blck as u64, size as u64, name))
 }
+
+mod context;
+pub mod log;
+mod model;
+pub mod observe;
+mod quantize;
+
+pub use context::{Batch, Context, ContextOptions};
+pub use model::{Model, ModelOptions, Token};
+pub use observe::{MatMul, MatMulObserver, MatMulOp};
+pub use quantize::{quantize, KvOverride, QuantizeJob};
+
+static BACKEND: std::sync::OnceLock<Option<llama_cpp_2::llama_backend::LlamaBackend>> =
+    std::sync::OnceLock::new();
+
+/// Initialises llama.cpp once per process (backends, log routing). Called by every entry point.
+pub fn init() {
+    BACKEND.get_or_init(|| {
+        log::install();
+        // Fails only if something else initialised llama.cpp already, which is just as good.
+        let backend = llama_cpp_2::llama_backend::LlamaBackend::init().ok();
+        log::install();
+        backend
+    });
+}
+
+/// llama.cpp's description of the CPU features and backends it runs with.
+pub fn system_info() -> String {
+    init();
+    // SAFETY: returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(llama_cpp_sys_2::llama_print_system_info()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// llama.cpp's own name for a file type, e.g. `Q4_K - Medium`.
+pub fn ftype_name(ftype: u32) -> String {
+    // SAFETY: llama_ftype_name returns a static string for any value ("unknown, may not work" otherwise).
+    unsafe { CStr::from_ptr(llama_cpp_sys_2::llama_ftype_name(ftype)) }
+        .to_string_lossy()
+        .into_owned()
+}

@@ -1,0 +1,148 @@
+//! llama.cpp's eval callback, turned into a safe view of each matrix multiplication's inputs.
+
+use std::ffi::{c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use llama_cpp_sys_2 as sys;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatMulOp {
+    /// `GGML_OP_MUL_MAT`: a dense weight times activations.
+    Dense,
+    /// `GGML_OP_MUL_MAT_ID`: mixture-of-experts weights chosen per token by routing ids.
+    Expert,
+}
+
+/// One matrix multiplication as llama.cpp computes it: weight `src0`, activations `src1`,
+/// and for experts the routing ids `src2`. Shapes use ggml's order (ne[0] is the row length).
+pub struct MatMul<'a> {
+    pub op: MatMulOp,
+    /// The weight tensor's name as the graph names it (may carry `#...#` decorations).
+    pub weight_name: &'a str,
+    pub weight_ne: [i64; 4],
+    pub input_ne: [i64; 4],
+    input: &'a [f32],
+    input_nb: [usize; 4],
+    ids: &'a [i32],
+    ids_ne: [i64; 4],
+    ids_nb: [usize; 4],
+}
+
+impl MatMul<'_> {
+    /// Row `(i1, i2, i3)` of the activations: `input_ne[0]` floats.
+    pub fn input_row(&self, i1: i64, i2: i64, i3: i64) -> &[f32] {
+        let off = (i1 as usize * self.input_nb[1]
+            + i2 as usize * self.input_nb[2]
+            + i3 as usize * self.input_nb[3])
+            / 4;
+        let len = self.input_ne[0] as usize;
+        self.input.get(off..off + len).unwrap_or(&[])
+    }
+
+    /// For experts: the expert chosen in slot `slot` for token `token`.
+    pub fn expert_id(&self, slot: i64, token: i64) -> Option<i32> {
+        let off = (slot as usize * self.ids_nb[0] + token as usize * self.ids_nb[1]) / 4;
+        self.ids.get(off).copied()
+    }
+
+    pub fn ids_ne(&self) -> [i64; 4] {
+        self.ids_ne
+    }
+}
+
+/// Receives matrix multiplications during decode.
+pub trait MatMulObserver: Send {
+    /// Asked before the multiplication is computed: does the observer want its inputs?
+    fn wants(
+        &mut self,
+        op: MatMulOp,
+        weight_name: &str,
+        input_ne: [i64; 4],
+        input_is_f32: bool,
+    ) -> bool;
+    fn observe(&mut self, mm: &MatMul<'_>);
+}
+
+pub(crate) struct ObserverSlot {
+    observer: Box<dyn MatMulObserver>,
+    input: Vec<f32>,
+    ids: Vec<i32>,
+}
+
+impl ObserverSlot {
+    pub(crate) fn new(observer: Box<dyn MatMulObserver>) -> Self {
+        Self {
+            observer,
+            input: Vec::new(),
+            ids: Vec::new(),
+        }
+    }
+}
+
+/// Copies a tensor's bytes (host or device) into `out`, as 4-byte elements.
+unsafe fn copy_tensor<T: Copy + Default>(t: *const sys::ggml_tensor, out: &mut Vec<T>) {
+    // SAFETY (caller): t is a live tensor whose data is computed; out is resized to hold all bytes.
+    unsafe {
+        let nbytes = sys::ggml_nbytes(t);
+        out.clear();
+        out.resize(nbytes.div_ceil(4), T::default());
+        sys::ggml_backend_tensor_get(t.cast_mut(), out.as_mut_ptr().cast(), 0, nbytes);
+    }
+}
+
+pub(crate) unsafe extern "C" fn eval_callback(
+    t: *mut sys::ggml_tensor,
+    ask: bool,
+    user: *mut c_void,
+) -> bool {
+    if t.is_null() || user.is_null() {
+        return false;
+    }
+    // SAFETY: llama.cpp passes the tensor being scheduled and our boxed slot as user data.
+    let result = catch_unwind(AssertUnwindSafe(|| unsafe {
+        let slot = &mut *(user as *mut ObserverSlot);
+        let t = &*t;
+        let op = match t.op {
+            sys::GGML_OP_MUL_MAT => MatMulOp::Dense,
+            sys::GGML_OP_MUL_MAT_ID => MatMulOp::Expert,
+            _ => return !ask, // not a matmul: not wanted; after compute keep going
+        };
+        let (src0, src1) = (t.src[0], t.src[1]);
+        if src0.is_null() || src1.is_null() {
+            return !ask;
+        }
+        let name = CStr::from_ptr((*src0).name.as_ptr()).to_string_lossy();
+        if ask {
+            return slot
+                .observer
+                .wants(op, &name, (*src1).ne, (*src1).type_ == sys::GGML_TYPE_F32);
+        }
+        if (*src1).type_ != sys::GGML_TYPE_F32 {
+            return true;
+        }
+        copy_tensor(src1, &mut slot.input);
+        let (mut ids_ne, mut ids_nb) = ([0i64; 4], [0usize; 4]);
+        if op == MatMulOp::Expert && !t.src[2].is_null() {
+            copy_tensor(t.src[2], &mut slot.ids);
+            ids_ne = (*t.src[2]).ne;
+            ids_nb = (*t.src[2]).nb;
+        } else {
+            slot.ids.clear();
+        }
+        let mm = MatMul {
+            op,
+            weight_name: &name,
+            weight_ne: (*src0).ne,
+            input_ne: (*src1).ne,
+            input: &slot.input,
+            input_nb: (*src1).nb,
+            ids: &slot.ids,
+            ids_ne,
+            ids_nb,
+        };
+        slot.observer.observe(&mm);
+        true
+    }));
+    // A panic must not unwind into C: stop the graph instead.
+    result.unwrap_or(false)
+}

@@ -1,0 +1,3 @@
+//! Measurement: perplexity, KL-divergence against a base, throughput.
+
+pub mod logits;
