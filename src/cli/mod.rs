@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
+mod imatrix;
 mod inspect;
+mod quantize;
 mod types;
 
 #[derive(Parser, Debug)]
@@ -21,12 +23,18 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// List every quantization type the bundled llama.cpp can make.
     Types(types::TypesArgs),
+    /// Quantize a model in-process (llama-quantize's options).
+    Quantize(quantize::QuantizeArgs),
+    /// Compute an importance matrix in-process (llama-imatrix's statistics).
+    Imatrix(imatrix::ImatrixArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Types(args) => types::run(args),
+        Command::Quantize(args) => quantize::run(args),
+        Command::Imatrix(args) => imatrix::run(args),
     }
 }
 

@@ -100,7 +100,7 @@ pub fn quantize_file(
             input.display()
         );
     }
-    if output.exists() && same_file(input, output) {
+    if !opts.dry_run && output.exists() && same_file(input, output) {
         bail!("{}: output would overwrite the input", output.display());
     }
 

@@ -1,0 +1,149 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use mpt_gguf::quant::quantize::{quantize_file, QuantizeOptions};
+use mpt_gguf::quant::types;
+
+/// Quantize a GGUF model with llama.cpp's quantizer, in-process (llama-quantize's options).
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  mpt-gguf quantize model-f16.gguf model-q4km.gguf Q4_K_M\n  mpt-gguf quantize --imatrix imatrix.gguf model-f16.gguf model-iq2m.gguf IQ2_M\n  mpt-gguf quantize --dry-run model-f16.gguf Q3_K_M")]
+pub struct QuantizeArgs {
+    /// IN.gguf OUT.gguf TYPE (with --dry-run: IN.gguf TYPE).
+    #[arg(num_args = 2..=3, value_names = ["IN", "OUT", "TYPE"])]
+    pub args: Vec<String>,
+    /// Importance matrix (GGUF or legacy .dat), from `mpt-gguf imatrix` or llama-imatrix.
+    #[arg(long)]
+    pub imatrix: Option<PathBuf>,
+    /// Force a ggml type for tensors whose name matches a regex: PATTERN=TYPE (repeatable).
+    #[arg(long = "tensor-type", value_name = "PATTERN=TYPE")]
+    pub tensor_type: Vec<String>,
+    /// ggml type for output.weight.
+    #[arg(long)]
+    pub output_tensor_type: Option<String>,
+    /// ggml type for the token embedding.
+    #[arg(long)]
+    pub token_embedding_type: Option<String>,
+    /// Every tensor gets the type's default ggml type (no k-quant mixtures).
+    #[arg(long)]
+    pub pure: bool,
+    /// Allow quantizing tensors that are already quantized.
+    #[arg(long)]
+    pub allow_requantize: bool,
+    /// Leave output.weight unquantized.
+    #[arg(long)]
+    pub leave_output_tensor: bool,
+    /// Remove these transformer blocks: comma list, e.g. 20,21,22.
+    #[arg(long, value_delimiter = ',')]
+    pub prune_layers: Vec<i32>,
+    /// Print the predicted size per type without writing a file.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(short = 't', long, default_value_t = mpt_gguf::util::default_threads() as u32)]
+    pub threads: u32,
+}
+
+pub fn run(a: QuantizeArgs) -> Result<()> {
+    let (input, output, type_name) = match (a.dry_run, a.args.as_slice()) {
+        (true, [i, t]) => (PathBuf::from(i), None, t.clone()),
+        (_, [i, o, t]) => (PathBuf::from(i), Some(PathBuf::from(o)), t.clone()),
+        _ => bail!("expected IN.gguf OUT.gguf TYPE (or --dry-run IN.gguf TYPE)"),
+    };
+    let qtype = types::parse(&type_name)?;
+    let mut opts = QuantizeOptions::new(qtype);
+    opts.imatrix = a.imatrix;
+    for tt in &a.tensor_type {
+        let Some((p, t)) = tt.split_once('=') else {
+            bail!("--tensor-type '{tt}': expected PATTERN=TYPE, e.g. attn_v=q8_0");
+        };
+        opts.tensor_types.push((p.to_string(), t.to_string()));
+    }
+    opts.output_tensor_type = a.output_tensor_type;
+    opts.token_embedding_type = a.token_embedding_type;
+    opts.pure = a.pure;
+    opts.allow_requantize = a.allow_requantize;
+    opts.leave_output_tensor = a.leave_output_tensor;
+    opts.prune_layers = a.prune_layers;
+    opts.dry_run = a.dry_run;
+    opts.n_threads = a.threads;
+    mpt_gguf::util::install_interrupt_handler();
+
+    if a.dry_run {
+        let plan: Arc<Mutex<BTreeMap<String, (usize, f64)>>> = Arc::default();
+        let sink = plan.clone();
+        quantize_file(
+            &input,
+            &input,
+            &opts,
+            Some(Box::new(move |_, _, line| {
+                if let Some((ty, mib)) = dry_run_line(line) {
+                    let mut p = sink.lock().unwrap_or_else(|e| e.into_inner());
+                    let e = p.entry(ty).or_insert((0, 0.0));
+                    e.0 += 1;
+                    e.1 += mib;
+                }
+            })),
+        )?;
+        let plan = plan.lock().unwrap_or_else(|e| e.into_inner());
+        let total: f64 = plan.values().map(|v| v.1).sum();
+        println!("{:<8} {:>8} {:>12} {:>7}", "type", "tensors", "MiB", "share");
+        for (ty, (n, mib)) in plan.iter() {
+            println!("{:<8} {:>8} {:>12.2} {:>6.1}%", ty, n, mib, 100.0 * mib / total.max(1e-12));
+        }
+        println!("{:<8} {:>8} {:>12.2}", "total", plan.values().map(|v| v.0).sum::<usize>(), total);
+        return Ok(());
+    }
+
+    let output = output.expect("output path is present unless --dry-run");
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{spinner} quantizing [{bar:30}] {pos}/{len} tensors {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let b = bar.clone();
+    let report = quantize_file(
+        &input,
+        &output,
+        &opts,
+        Some(Box::new(move |i, n, line| {
+            b.set_length(n as u64);
+            b.set_position(i as u64);
+            if let Some(name) = line.split(']').nth(1).and_then(|s| s.split_whitespace().next()) {
+                b.set_message(name.to_string());
+            }
+        })),
+    );
+    bar.finish_and_clear();
+    let report = report?;
+    println!(
+        "{} -> {} ({}): {:.2} MiB -> {:.2} MiB, {:.4} bits per weight measured, {:.1} s",
+        input.display(),
+        output.display(),
+        qtype.name,
+        report.input_bytes as f64 / 1048576.0,
+        report.output_bytes as f64 / 1048576.0,
+        report.bpw,
+        report.seconds
+    );
+    Ok(())
+}
+
+/// `[ 272/ 272] blk.29.ffn_up.weight - [...], type = f16, size = 1.69 MiB -> 0.58 MiB (q5_0)` → ("q5_0", 0.58).
+fn dry_run_line(line: &str) -> Option<(String, f64)> {
+    let size = line.split("size =").nth(1)?;
+    let (mib, ty) = match size.split_once("->") {
+        Some((_, after)) => {
+            let mib: f64 = after.split_whitespace().next()?.parse().ok()?;
+            let ty = after.split('(').nth(1)?.trim_end_matches(')').trim().to_string();
+            (mib, ty)
+        }
+        None => {
+            let mib: f64 = size.split_whitespace().next()?.parse().ok()?;
+            let ty = line.split("type =").nth(1)?.split(',').next()?.trim().to_string();
+            (mib, ty)
+        }
+    };
+    Some((ty, mib))
+}
