@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Speed of mpt-gguf's in-process quantize and imatrix against llama.cpp's llama-quantize and llama-imatrix,
+# same input, same threads, same machine, in one run. Prints each wall time (median of -r runs) and the ratio
+# mpt-gguf / llama.cpp (target: <= 1.05). Also checks that the quantized files are byte-identical.
+# usage: scripts/compare-quant.sh [-t THREADS] [-r REPS] [--chunks N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=$(nproc); reps=3; chunks=8
+while [ $# -gt 0 ]; do
+  case $1 in -t) threads=$2; shift 2;; -r) reps=$2; shift 2;; --chunks) chunks=$2; shift 2;; *) echo "unknown $1" >&2; exit 2;; esac
+done
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mpt-gguf/target}
+cargo build --release -q
+mpt=$CARGO_TARGET_DIR/release/mpt-gguf
+ref=$(bash ../shared/tools/build-reference.sh)
+q41=$(bash scripts/fetch-model.sh)
+cal=../shared/data/calibration/groups_merged.txt
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+f16=$work/f16.gguf
+"$mpt" quantize --allow-requantize "$q41" "$f16" F16 >/dev/null
+
+# median wall seconds of a command run $reps times
+median() {
+  local times=()
+  for _ in $(seq "$reps"); do
+    local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N)
+    times+=("$(awk -v a="$s" -v b="$e" 'BEGIN{print b-a}')")
+  done
+  printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+row() { printf '%-28s %10.3f %10.3f %8.3f\n' "$1" "$2" "$3" "$(awk -v a="$2" -v b="$3" 'BEGIN{print b/a}')"; }
+
+printf '%-28s %10s %10s %8s\n' "task ($threads threads)" "llama.cpp" "mpt-gguf" "ratio"
+t_ref=$(median "$ref/llama-imatrix" -m "$f16" -f "$cal" -o "$work/ref-imatrix.gguf" --chunks "$chunks" -t "$threads")
+t_mpt=$(median "$mpt" imatrix "$f16" -f "$cal" -o "$work/mpt-imatrix.gguf" --chunks "$chunks" -t "$threads")
+row "imatrix ($chunks chunks)" "$t_ref" "$t_mpt"
+for ty in Q8_0 Q4_K_M Q2_K IQ2_XS; do
+  im=(); [ "$ty" = IQ2_XS ] && im=(--imatrix "$work/mpt-imatrix.gguf")
+  t_ref=$(median "$ref/llama-quantize" "${im[@]}" "$f16" "$work/ref-$ty.gguf" "$ty" "$threads")
+  t_mpt=$(median "$mpt" quantize -t "$threads" "${im[@]}" "$f16" "$work/mpt-$ty.gguf" "$ty")
+  same=$(cmp -s "$work/ref-$ty.gguf" "$work/mpt-$ty.gguf" && echo identical || echo DIFFERENT)
+  row "quantize $ty ($same)" "$t_ref" "$t_mpt"
+done

@@ -1,0 +1,114 @@
+//! The sweep's manifest in OUT_DIR: the plan, the settings (and a fingerprint of everything that changes
+//! the numbers), provenance and each finished rung. Written atomically after every step, so an interrupted
+//! or failed sweep resumes where it stopped.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::results::{RungResult, SweepResults};
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const MANIFEST_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub manifest_version: u32,
+    /// Hash of the inputs and settings that change the measurements; a resume must match it.
+    pub fingerprint: String,
+    /// Human-readable form of what went into the fingerprint, to say what changed.
+    pub fingerprint_inputs: Vec<(String, String)>,
+    /// Rung names in the order they run.
+    pub plan: Vec<String>,
+    /// Importance matrix used by the rungs that need one (path inside OUT_DIR or the user's file).
+    pub imatrix: Option<String>,
+    /// Saved base for KL-divergence, inside OUT_DIR.
+    pub kld_base: Option<String>,
+    pub results: SweepResults,
+}
+
+impl Manifest {
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join(MANIFEST_FILE)
+    }
+
+    pub fn load(dir: &Path) -> Result<Option<Manifest>> {
+        let path = Self::path(dir);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let m: Manifest = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a mpt-gguf sweep manifest (delete the folder or pick another -o)", path.display()))?;
+        if m.manifest_version != MANIFEST_VERSION {
+            bail!("{}: manifest version {} is not {}", path.display(), m.manifest_version, MANIFEST_VERSION);
+        }
+        Ok(Some(m))
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)?;
+        crate::util::write_atomic(&Self::path(dir), &json)
+    }
+
+    pub fn finished(&self, rung: &str) -> Option<&RungResult> {
+        self.results.rungs.iter().find(|r| r.rung == rung && r.error.is_none())
+    }
+
+    /// Records a rung's result, replacing an earlier attempt of the same rung, in plan order.
+    pub fn record(&mut self, result: RungResult) {
+        self.results.rungs.retain(|r| r.rung != result.rung);
+        self.results.rungs.push(result);
+        let order = |name: &str| self.plan.iter().position(|p| p == name).unwrap_or(usize::MAX);
+        let mut rungs = std::mem::take(&mut self.results.rungs);
+        rungs.sort_by_key(|r| order(&r.rung));
+        self.results.rungs = rungs;
+    }
+}
+
+/// Fingerprint of (name, value) pairs; the pairs are kept to explain a mismatch.
+pub fn fingerprint(inputs: &[(String, String)]) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in inputs {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    format!("{:x}", h.finalize())[..16].to_string()
+}
+
+/// What differs between two fingerprint input lists, for the error message.
+pub fn describe_changes(old: &[(String, String)], new: &[(String, String)]) -> String {
+    let mut changes = Vec::new();
+    for (k, v) in new {
+        match old.iter().find(|(ok, _)| ok == k) {
+            Some((_, ov)) if ov != v => changes.push(format!("{k}: {ov} -> {v}")),
+            None => changes.push(format!("{k}: (none) -> {v}")),
+            _ => {}
+        }
+    }
+    for (k, _) in old {
+        if !new.iter().any(|(nk, _)| nk == k) {
+            changes.push(format!("{k} removed"));
+        }
+    }
+    changes.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_changes_with_any_input() {
+        let a = vec![("n_ctx".to_string(), "512".to_string()), ("text".to_string(), "abc".to_string())];
+        let mut b = a.clone();
+        b[0].1 = "1024".into();
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+        assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
+        assert_eq!(describe_changes(&a, &b), "n_ctx: 512 -> 1024");
+    }
+}
