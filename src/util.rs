@@ -51,13 +51,25 @@ impl AtomicFile {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".partial")
             .tempfile_in(&dir)
-            .with_context(|| format!("{}: cannot create a file in {}", path.display(), dir.display()))?;
-        Ok(Self { tmp: Some(tmp), path: path.to_path_buf() })
+            .with_context(|| {
+                format!(
+                    "{}: cannot create a file in {}",
+                    path.display(),
+                    dir.display()
+                )
+            })?;
+        Ok(Self {
+            tmp: Some(tmp),
+            path: path.to_path_buf(),
+        })
     }
 
     /// Path of the temporary file, for writers (like llama.cpp) that need a path rather than a handle.
@@ -76,7 +88,12 @@ impl AtomicFile {
             .with_context(|| format!("{}: cannot flush to disk", self.path.display()))?;
         tmp.persist(&self.path)
             .map_err(|e| e.error)
-            .with_context(|| format!("{}: cannot move the finished file into place", self.path.display()))?;
+            .with_context(|| {
+                format!(
+                    "{}: cannot move the finished file into place",
+                    self.path.display()
+                )
+            })?;
         Ok(())
     }
 }
@@ -104,7 +121,9 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).with_context(|| format!("{}: read failed", path.display()))?;
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("{}: read failed", path.display()))?;
         if n == 0 {
             break;
         }
@@ -123,5 +142,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
 
 /// Number of threads llama.cpp's tools default to: the physical cores, at least 1.
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }

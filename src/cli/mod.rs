@@ -41,7 +41,10 @@ pub fn init_logging(verbose: bool) {
 
 /// The error and its causes on one line, outermost first.
 pub fn one_line(err: &anyhow::Error) -> String {
-    let parts: Vec<String> = err.chain().map(|c| c.to_string().trim().to_string()).collect();
+    let parts: Vec<String> = err
+        .chain()
+        .map(|c| c.to_string().trim().to_string())
+        .collect();
     parts.join(": ").replace('\n', " ")
 }
 
