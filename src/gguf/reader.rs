@@ -415,8 +415,8 @@ fn read_shape(cur: &mut Cursor) -> Result<(GgmlType, Vec<u64>), Fail> {
         Fail::new(at, kind)
     })?;
     let ne0 = dims.first().copied().unwrap_or(1);
-    if ggml_type.row_bytes(ne0).is_none() {
-        let block = ggml_type.block_size();
+    let block = ggml_type.block_size();
+    if ne0 % block != 0 {
         return Err(Fail::new(
             at,
             ErrorKind::PartialBlock {
