@@ -53,8 +53,13 @@ fn main() {
     println!("cargo:rustc-env=MPT_LLAMA_REVISION={revision}");
     println!("cargo:rustc-env=MPT_LLAMA_SYS_VERSION={sys_version}");
     println!("cargo:rustc-env=MPT_BACKENDS={}", backends.join(","));
-    let native = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default().contains("target-cpu=native");
-    println!("cargo:rustc-env=MPT_TARGET_CPU={}", if native { "native" } else { "generic" });
+    let native = env::var("CARGO_ENCODED_RUSTFLAGS")
+        .unwrap_or_default()
+        .contains("target-cpu=native");
+    println!(
+        "cargo:rustc-env=MPT_TARGET_CPU={}",
+        if native { "native" } else { "generic" }
+    );
 }
 
 fn locked_version(lock: &str, name: &str) -> Option<String> {
@@ -62,7 +67,11 @@ fn locked_version(lock: &str, name: &str) -> Option<String> {
     while let Some(line) = lines.next() {
         if line.trim() == format!("name = \"{name}\"") {
             let v = lines.next()?;
-            return v.trim().strip_prefix("version = \"")?.strip_suffix('"').map(String::from);
+            return v
+                .trim()
+                .strip_prefix("version = \"")?
+                .strip_suffix('"')
+                .map(String::from);
         }
     }
     None

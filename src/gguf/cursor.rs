@@ -5,6 +5,7 @@ use byteorder::{ByteOrder, LittleEndian as LE};
 
 use super::error::{ErrorKind, Fail};
 
+#[derive(Clone)]
 pub(crate) struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -71,11 +72,17 @@ impl<'a> Cursor<'a> {
     /// A GGUF string: u64 byte length, then UTF-8 bytes (no terminator).
     pub fn str(&mut self, what: &'static str) -> Result<&'a str, Fail> {
         let at = self.pos();
+        let bytes = self.raw_str(what)?;
+        std::str::from_utf8(bytes).map_err(|_| Fail::new(at, ErrorKind::NotUtf8(what)))
+    }
+
+    /// The bytes of a GGUF string, not yet checked to be UTF-8.
+    pub fn raw_str(&mut self, what: &'static str) -> Result<&'a [u8], Fail> {
+        let at = self.pos();
         let len = self.u64(what)?;
         if len > self.left() {
             return Err(Fail::new(at, ErrorKind::StrTooLong { what, len }));
         }
-        let bytes = self.take(len, what)?;
-        std::str::from_utf8(bytes).map_err(|_| Fail::new(at, ErrorKind::NotUtf8(what)))
+        self.take(len, what)
     }
 }

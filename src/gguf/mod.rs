@@ -7,6 +7,7 @@ mod cursor;
 pub mod error;
 pub mod reader;
 pub mod show;
+pub mod strings;
 pub mod summary;
 pub mod types;
 pub mod value;
@@ -14,6 +15,7 @@ pub mod writer;
 
 pub use error::{ErrorKind, GgufError};
 pub use reader::{GgufFile, TensorInfo, DEFAULT_ALIGNMENT};
+pub use strings::StrArray;
 pub use summary::Summary;
 pub use types::GgmlType;
 pub use value::{Array, Value, ValueType};

@@ -7,6 +7,7 @@ use byteorder::{ByteOrder, LittleEndian as LE};
 
 use super::cursor::Cursor;
 use super::error::{ErrorKind, Fail};
+use super::strings::StrArray;
 
 /// Arrays inside arrays deeper than this are refused (each level would be a stack frame).
 pub const MAX_ARRAY_DEPTH: usize = 8;
@@ -98,7 +99,7 @@ pub enum Array {
     I32(Vec<i32>),
     F32(Vec<f32>),
     Bool(Vec<bool>),
-    String(Vec<String>),
+    String(StrArray),
     Array(Vec<Array>),
     U64(Vec<u64>),
     I64(Vec<i64>),
@@ -294,7 +295,7 @@ impl Array {
             Array::I32(v) => Value::I32(*v.get(i)?),
             Array::F32(v) => Value::F32(*v.get(i)?),
             Array::Bool(v) => Value::Bool(*v.get(i)?),
-            Array::String(v) => Value::String(v.get(i)?.clone()),
+            Array::String(v) => Value::String(v.get(i)?.to_owned()),
             Array::Array(v) => Value::Array(v.get(i)?.clone()),
             Array::U64(v) => Value::U64(*v.get(i)?),
             Array::I64(v) => Value::I64(*v.get(i)?),
@@ -302,7 +303,7 @@ impl Array {
         })
     }
 
-    pub fn as_strings(&self) -> Option<&[String]> {
+    pub fn as_strings(&self) -> Option<&StrArray> {
         match self {
             Array::String(v) => Some(v),
             _ => None,
@@ -331,14 +332,8 @@ impl Array {
             ValueType::U64 => Array::U64(fixed(cur, n, 8, LE::read_u64)?),
             ValueType::I64 => Array::I64(fixed(cur, n, 8, LE::read_i64)?),
             ValueType::F64 => Array::F64(fixed(cur, n, 8, LE::read_f64)?),
-            // The count check bounds these allocations by the bytes left in the file.
-            ValueType::String => {
-                let mut v = Vec::with_capacity(n as usize);
-                for _ in 0..n {
-                    v.push(cur.str("string")?.to_owned());
-                }
-                Array::String(v)
-            }
+            ValueType::String => Array::String(StrArray::read(cur, n)?),
+            // The count check bounds this allocation by the bytes left in the file.
             ValueType::Array => {
                 let mut v = Vec::with_capacity(n as usize);
                 for _ in 0..n {
@@ -379,7 +374,25 @@ macro_rules! from_scalar {
 }
 
 from_scalar!(u8 => U8, i8 => I8, u16 => U16, i16 => I16, u32 => U32, i32 => I32, f32 => F32,
-    bool => Bool, String => String, u64 => U64, i64 => I64, f64 => F64);
+    bool => Bool, u64 => U64, i64 => I64, f64 => F64);
+
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::String(v)
+    }
+}
+
+impl From<Vec<String>> for Value {
+    fn from(v: Vec<String>) -> Value {
+        Value::Array(Array::String(v.into_iter().collect()))
+    }
+}
+
+impl From<StrArray> for Value {
+    fn from(v: StrArray) -> Value {
+        Value::Array(Array::String(v))
+    }
+}
 
 impl From<&str> for Value {
     fn from(v: &str) -> Value {
