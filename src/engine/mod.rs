@@ -3,6 +3,7 @@
 //! Everything above it (quantization, measurement, sweeps) works with the safe types here.
 
 pub mod build_info;
+pub mod mmap;
 
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, Ordering};

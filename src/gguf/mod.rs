@@ -1,22 +1,22 @@
 //! Native GGUF: read (validating every length against the file), write, and summarise.
-//! (placeholder until the reader lands: checks the magic only)
-use std::path::Path;
+//!
+//! [`GgufFile::open`] is what every command calls before handing a file to llama.cpp, which may
+//! abort the whole process on a malformed file instead of returning an error.
 
-pub struct GgufFile;
+mod cursor;
+pub mod error;
+pub mod reader;
+pub mod show;
+pub mod strings;
+pub mod summary;
+pub mod types;
+pub mod value;
+pub mod writer;
 
-impl GgufFile {
-    pub fn open(path: &Path) -> anyhow::Result<GgufFile> {
-        use std::io::Read;
-        let mut f =
-            std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let mut magic = [0u8; 4];
-        f.read_exact(&mut magic)
-            .map_err(|_| anyhow::anyhow!("{}: too short for a GGUF file", path.display()))?;
-        anyhow::ensure!(
-            &magic == b"GGUF",
-            "{}: not a GGUF file (bad magic)",
-            path.display()
-        );
-        Ok(GgufFile)
-    }
-}
+pub use error::{ErrorKind, GgufError};
+pub use reader::{GgufFile, TensorInfo, DEFAULT_ALIGNMENT};
+pub use strings::StrArray;
+pub use summary::Summary;
+pub use types::GgmlType;
+pub use value::{Array, Value, ValueType};
+pub use writer::GgufBuilder;
