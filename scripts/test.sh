@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mpt-gguf/target}
+# llama.cpp is built by cmake inside the sys crate; without this it compiles one file at a time.
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 bash scripts/setup.sh
 bash scripts/fetch-model.sh >/dev/null
 if [ -z "${MPT_REFERENCE_BIN:-}" ] && [ -f ../shared/tools/build-reference.sh ]; then

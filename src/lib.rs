@@ -8,4 +8,5 @@ pub mod engine;
 pub mod gguf;
 pub mod measure;
 pub mod quant;
+pub mod results;
 pub mod util;

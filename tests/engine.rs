@@ -21,9 +21,17 @@ fn tokenizer_matches_llama_tokenize() {
         .args(["-p", SENTENCE, "--ids", "--log-disable"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "llama-tokenize failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "llama-tokenize failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().rev().find(|l| l.starts_with('[')).expect("no id list from llama-tokenize");
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('['))
+        .expect("no id list from llama-tokenize");
     let theirs: Vec<i32> = line
         .trim_matches(|c| c == '[' || c == ']')
         .split(',')
@@ -37,7 +45,9 @@ fn tokenizer_matches_llama_tokenize() {
 fn decode_gives_finite_logits_of_vocabulary_size() {
     let model = Model::load(&common::model_q4_1(), &ModelOptions::default()).unwrap();
     assert_eq!(model.n_vocab(), 49152);
-    let tokens = model.tokenize("Paris is the capital of", true, false).unwrap();
+    let tokens = model
+        .tokenize("Paris is the capital of", true, false)
+        .unwrap();
     let mut ctx = Context::new(&model, &ContextOptions::new(64, 64, 2)).unwrap();
     let mut batch = Batch::new(64, 1);
     for (i, &t) in tokens.iter().enumerate() {
@@ -60,7 +70,9 @@ fn loading_a_non_gguf_file_is_a_clean_error() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("not-a-model.gguf");
     std::fs::write(&p, b"this is not a gguf file at all").unwrap();
-    let err = Model::load(&p, &ModelOptions::default()).err().expect("must fail");
+    let err = Model::load(&p, &ModelOptions::default())
+        .err()
+        .expect("must fail");
     let msg = format!("{err:#}");
     assert!(msg.contains("not-a-model.gguf"), "{msg}");
 }

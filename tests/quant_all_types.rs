@@ -40,21 +40,44 @@ fn every_type_quantizes_the_baseline() {
         if t.needs_imatrix {
             let o = run(false);
             let err = String::from_utf8_lossy(&o.stderr);
-            assert_eq!(o.status.code(), Some(2), "{}: must be refused without an imatrix", t.name);
-            assert!(err.contains("mpt-gguf imatrix"), "{}: the error says how to make one: {err}", t.name);
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{}: must be refused without an imatrix",
+                t.name
+            );
+            assert!(
+                err.contains("mpt-gguf imatrix"),
+                "{}: the error says how to make one: {err}",
+                t.name
+            );
             assert!(!out.exists(), "{}: nothing written", t.name);
         }
         let o = run(t.needs_imatrix);
         if !o.status.success() {
-            failures.push(format!("{}: {}", t.name, String::from_utf8_lossy(&o.stderr).trim()));
+            failures.push(format!(
+                "{}: {}",
+                t.name,
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
             continue;
         }
-        let file = GgufFile::open(&out).unwrap_or_else(|e| panic!("{}: unreadable output: {e}", t.name));
-        let bpw = mpt_gguf::gguf::summary::Summary::of(&file).bpw;
+        let file =
+            GgufFile::open(&out).unwrap_or_else(|e| panic!("{}: unreadable output: {e}", t.name));
+        let bpw = mpt_gguf::gguf::summary::Summary::of(&file).bits_per_weight;
         // Measured bits per weight sit near the type's own (embedding and fallback types shift them).
         assert!(bpw > 1.0 && bpw < 33.0, "{}: {bpw} bpw", t.name);
-        assert!(bpw >= t.nominal_bpw() * 0.8, "{}: {bpw} bpw below nominal {}", t.name, t.nominal_bpw());
+        assert!(
+            bpw >= t.nominal_bpw() * 0.8,
+            "{}: {bpw} bpw below nominal {}",
+            t.name,
+            t.nominal_bpw()
+        );
         std::fs::remove_file(&out).unwrap();
     }
-    assert!(failures.is_empty(), "types that failed:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "types that failed:\n{}",
+        failures.join("\n")
+    );
 }

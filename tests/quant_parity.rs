@@ -8,7 +8,10 @@ use std::process::Command;
 use mpt_gguf::quant::imatrix_file;
 
 fn mpt(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mpt-gguf")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn s(p: &Path) -> &str {
@@ -16,7 +19,12 @@ fn s(p: &Path) -> &str {
 }
 
 fn ok(out: &std::process::Output, what: &str) {
-    assert!(out.status.success(), "{what} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Both tools' importance matrices on the F16 baseline, 4 chunks of the calibration text.
@@ -24,11 +32,38 @@ fn imatrices() -> (PathBuf, PathBuf) {
     let f16 = common::model_f16();
     let cal = common::shared_data("calibration/groups_merged.txt");
     let ours = common::fixture("imatrix-mpt.gguf", |out| {
-        ok(&mpt(&["imatrix", s(&f16), "-f", s(&cal), "-o", s(out), "--chunks", "4", "-t", "2"]), "mpt-gguf imatrix");
+        ok(
+            &mpt(&[
+                "imatrix",
+                s(&f16),
+                "-f",
+                s(&cal),
+                "-o",
+                s(out),
+                "--chunks",
+                "4",
+                "-t",
+                "2",
+            ]),
+            "mpt-gguf imatrix",
+        );
     });
     let theirs = common::fixture("imatrix-ref.gguf", |out| {
         let o = Command::new(common::require_reference("llama-imatrix"))
-            .args(["-m", s(&f16), "-f", s(&cal), "-o", s(out), "--chunks", "4", "-t", "2", "--output-format", "gguf"])
+            .args([
+                "-m",
+                s(&f16),
+                "-f",
+                s(&cal),
+                "-o",
+                s(out),
+                "--chunks",
+                "4",
+                "-t",
+                "2",
+                "--output-format",
+                "gguf",
+            ])
             .output()
             .unwrap();
         ok(&o, "llama-imatrix");
@@ -48,9 +83,18 @@ fn imatrix_matches_llama_imatrix() {
     for ((na, va), (nb, vb)) in qa.iter().zip(&qb) {
         assert_eq!(na, nb);
         assert_eq!(a.entries[na].counts, b.entries[nb].counts, "{na}: counts");
-        let diff: f64 = va.iter().zip(vb).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>().sqrt();
+        let diff: f64 = va
+            .iter()
+            .zip(vb)
+            .map(|(x, y)| ((x - y) as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
         let norm: f64 = vb.iter().map(|y| (*y as f64).powi(2)).sum::<f64>().sqrt();
-        assert!(diff / norm < 1e-3, "{na}: relative difference {}", diff / norm);
+        assert!(
+            diff / norm < 1e-3,
+            "{na}: relative difference {}",
+            diff / norm
+        );
     }
 }
 
@@ -76,7 +120,10 @@ fn quantize_is_byte_identical_to_llama_quantize() {
         if with_imatrix {
             cmd.args(["--imatrix", s(&imatrix)]);
         }
-        ok(&cmd.args([s(&f16), s(&theirs), ty, "2"]).output().unwrap(), "llama-quantize");
+        ok(
+            &cmd.args([s(&f16), s(&theirs), ty, "2"]).output().unwrap(),
+            "llama-quantize",
+        );
         assert_eq!(sha(&ours), sha(&theirs), "{ty}: outputs differ");
     }
 }

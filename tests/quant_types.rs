@@ -43,16 +43,28 @@ fn table_matches_llama_ftype_enum() {
         ("TQ2_0", sys::LLAMA_FTYPE_MOSTLY_TQ2_0),
         ("MXFP4_MOE", sys::LLAMA_FTYPE_MOSTLY_MXFP4_MOE),
     ];
-    assert_eq!(QUANT_TYPES.len(), expected.len(), "table and llama-quantize's list differ in length");
+    assert_eq!(
+        QUANT_TYPES.len(),
+        expected.len(),
+        "table and llama-quantize's list differ in length"
+    );
     for (name, ftype) in expected {
         let t = types::find(name).unwrap_or_else(|| panic!("{name} missing from the table"));
         assert_eq!(t.ftype, *ftype, "{name}: ftype id");
-        assert!(!engine::ftype_name(t.ftype).starts_with("unknown"), "{name}: llama.cpp does not know ftype {}", t.ftype);
-        let (_, _, ggml_name) = engine::ggml_type_layout(t.default_ggml_type).expect("default ggml type exists");
+        assert!(
+            !engine::ftype_name(t.ftype).starts_with("unknown"),
+            "{name}: llama.cpp does not know ftype {}",
+            t.ftype
+        );
+        let (_, _, ggml_name) =
+            engine::ggml_type_layout(t.default_ggml_type).expect("default ggml type exists");
         // The default ggml type shares the family prefix of the name (Q4_K_M -> q4_K, IQ2_M -> iq2_s, ...).
         let stem = name.to_ascii_lowercase();
         let prefix = &stem[..stem.find('_').map_or(stem.len(), |i| i.min(3))];
-        assert!(ggml_name.to_ascii_lowercase().starts_with(prefix), "{name}: default type {ggml_name}");
+        assert!(
+            ggml_name.to_ascii_lowercase().starts_with(prefix),
+            "{name}: default type {ggml_name}"
+        );
     }
 }
 
@@ -65,9 +77,19 @@ fn unknown_names_suggest_close_ones() {
 
 #[test]
 fn ladders_are_complete() {
-    let t5: Vec<&str> = types::ladder("table5").unwrap().iter().map(|t| t.name).collect();
-    assert_eq!(t5, ["IQ1_M", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16"]);
+    let t5: Vec<&str> = types::ladder("table5")
+        .unwrap()
+        .iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        t5,
+        ["IQ1_M", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16"]
+    );
     assert_eq!(types::ladder("all").unwrap().len(), QUANT_TYPES.len());
-    assert!(types::ladder("k").unwrap().iter().all(|t| t.name.contains("_K")));
+    assert!(types::ladder("k")
+        .unwrap()
+        .iter()
+        .all(|t| t.name.contains("_K")));
     assert!(types::ladder("bogus").is_none());
 }

@@ -10,7 +10,9 @@ use mpt_gguf::quant::stats;
 
 /// Compute an importance matrix in-process (llama-imatrix's statistics and file formats).
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  mpt-gguf imatrix model-f16.gguf -f calibration.txt -o imatrix.gguf\n  mpt-gguf imatrix --in-file imatrix.gguf --show-statistics")]
+#[command(
+    after_help = "Examples:\n  mpt-gguf imatrix model-f16.gguf -f calibration.txt -o imatrix.gguf\n  mpt-gguf imatrix --in-file imatrix.gguf --show-statistics"
+)]
 pub struct ImatrixArgs {
     /// Model to run (F16 or F32 preferably).
     #[arg(required_unless_present = "in_file")]
@@ -47,7 +49,8 @@ pub struct ImatrixArgs {
     pub in_file: Option<PathBuf>,
     #[arg(short = 't', long, default_value_t = mpt_gguf::util::default_threads() as u32)]
     pub threads: u32,
-    #[arg(short = 'n', long = "n-gpu-layers", visible_alias = "ngl", default_value_t = 0)]
+    /// Layers to offload to the GPU (`-ngl`; needs a CUDA build).
+    #[arg(long = "n-gpu-layers", default_value_t = 0)]
     pub n_gpu_layers: u32,
 }
 
@@ -59,20 +62,37 @@ pub fn run(a: ImatrixArgs) -> Result<()> {
         }
         if a.model.is_none() && !a.show_statistics {
             imatrix_file::save(&a.output, &im, a.format)?;
-            println!("{}: {} entries written", a.output.display(), im.entries.len());
+            println!(
+                "{}: {} entries written",
+                a.output.display(),
+                im.entries.len()
+            );
         }
         return Ok(());
     }
     let (Some(model_path), Some(text_path)) = (&a.model, &a.text) else {
         bail!("a model and -f TEXT are needed to compute an imatrix");
     };
-    let text = std::fs::read(text_path).with_context(|| format!("{}: cannot read", text_path.display()))?;
-    let text = String::from_utf8(text).map_err(|e| anyhow::anyhow!("{}: not UTF-8 text (byte {})", text_path.display(), e.utf8_error().valid_up_to()))?;
+    let text = std::fs::read(text_path)
+        .with_context(|| format!("{}: cannot read", text_path.display()))?;
+    let text = String::from_utf8(text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not UTF-8 text (byte {})",
+            text_path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
     if text.trim().is_empty() {
         bail!("{}: empty text", text_path.display());
     }
     mpt_gguf::util::install_interrupt_handler();
-    let model = Model::load(model_path, &ModelOptions { n_gpu_layers: a.n_gpu_layers, ..Default::default() })?;
+    let model = Model::load(
+        model_path,
+        &ModelOptions {
+            n_gpu_layers: a.n_gpu_layers,
+            ..Default::default()
+        },
+    )?;
     let opts = ImatrixOptions {
         n_ctx: a.ctx,
         n_batch: a.batch,
@@ -83,8 +103,10 @@ pub fn run(a: ImatrixArgs) -> Result<()> {
         compute_ppl: !a.no_ppl,
     };
     let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{spinner} imatrix [{bar:30}] {pos}/{len} chunks {elapsed} eta {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} imatrix [{bar:30}] {pos}/{len} chunks {elapsed} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let dataset = text_path.display().to_string();
     let run = compute_imatrix(&model, &text, &dataset, &opts, &mut |done, total, ppl| {

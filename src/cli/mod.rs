@@ -51,6 +51,28 @@ pub fn init_logging(verbose: bool) {
     mpt_gguf::engine::set_verbose(verbose);
 }
 
+/// llama.cpp's tools spell some flags with one dash and several letters (`-ngl 99`), which clap reads
+/// as bundled short flags; rewrite them to their long names before parsing.
+pub fn llama_style_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    const LONG: &[(&str, &str)] = &[("-ngl", "--n-gpu-layers")];
+    args.into_iter()
+        .map(|a| {
+            let Some(s) = a.to_str() else { return a };
+            for (short, long) in LONG {
+                if s == *short {
+                    return (*long).into();
+                }
+                if let Some(v) = s.strip_prefix(short).and_then(|r| r.strip_prefix('=')) {
+                    return format!("{long}={v}").into();
+                }
+            }
+            a
+        })
+        .collect()
+}
+
 /// The error and its causes on one line, outermost first.
 pub fn one_line(err: &anyhow::Error) -> String {
     let parts: Vec<String> = err

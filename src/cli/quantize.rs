@@ -10,7 +10,9 @@ use mpt_gguf::quant::types;
 
 /// Quantize a GGUF model with llama.cpp's quantizer, in-process (llama-quantize's options).
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  mpt-gguf quantize model-f16.gguf model-q4km.gguf Q4_K_M\n  mpt-gguf quantize --imatrix imatrix.gguf model-f16.gguf model-iq2m.gguf IQ2_M\n  mpt-gguf quantize --dry-run model-f16.gguf Q3_K_M")]
+#[command(
+    after_help = "Examples:\n  mpt-gguf quantize model-f16.gguf model-q4km.gguf Q4_K_M\n  mpt-gguf quantize --imatrix imatrix.gguf model-f16.gguf model-iq2m.gguf IQ2_M\n  mpt-gguf quantize --dry-run model-f16.gguf Q3_K_M"
+)]
 pub struct QuantizeArgs {
     /// IN.gguf OUT.gguf TYPE (with --dry-run: IN.gguf TYPE).
     #[arg(num_args = 2..=3, value_names = ["IN", "OUT", "TYPE"])]
@@ -89,18 +91,34 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         )?;
         let plan = plan.lock().unwrap_or_else(|e| e.into_inner());
         let total: f64 = plan.values().map(|v| v.1).sum();
-        println!("{:<8} {:>8} {:>12} {:>7}", "type", "tensors", "MiB", "share");
+        println!(
+            "{:<8} {:>8} {:>12} {:>7}",
+            "type", "tensors", "MiB", "share"
+        );
         for (ty, (n, mib)) in plan.iter() {
-            println!("{:<8} {:>8} {:>12.2} {:>6.1}%", ty, n, mib, 100.0 * mib / total.max(1e-12));
+            println!(
+                "{:<8} {:>8} {:>12.2} {:>6.1}%",
+                ty,
+                n,
+                mib,
+                100.0 * mib / total.max(1e-12)
+            );
         }
-        println!("{:<8} {:>8} {:>12.2}", "total", plan.values().map(|v| v.0).sum::<usize>(), total);
+        println!(
+            "{:<8} {:>8} {:>12.2}",
+            "total",
+            plan.values().map(|v| v.0).sum::<usize>(),
+            total
+        );
         return Ok(());
     }
 
     let output = output.expect("output path is present unless --dry-run");
     let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{spinner} quantizing [{bar:30}] {pos}/{len} tensors {elapsed} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} quantizing [{bar:30}] {pos}/{len} tensors {elapsed} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let b = bar.clone();
     let report = quantize_file(
@@ -110,7 +128,11 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         Some(Box::new(move |i, n, line| {
             b.set_length(n as u64);
             b.set_position(i as u64);
-            if let Some(name) = line.split(']').nth(1).and_then(|s| s.split_whitespace().next()) {
+            if let Some(name) = line
+                .split(']')
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+            {
                 b.set_message(name.to_string());
             }
         })),
@@ -136,12 +158,23 @@ fn dry_run_line(line: &str) -> Option<(String, f64)> {
     let (mib, ty) = match size.split_once("->") {
         Some((_, after)) => {
             let mib: f64 = after.split_whitespace().next()?.parse().ok()?;
-            let ty = after.split('(').nth(1)?.trim_end_matches(')').trim().to_string();
+            let ty = after
+                .split('(')
+                .nth(1)?
+                .trim_end_matches(')')
+                .trim()
+                .to_string();
             (mib, ty)
         }
         None => {
             let mib: f64 = size.split_whitespace().next()?.parse().ok()?;
-            let ty = line.split("type =").nth(1)?.split(',').next()?.trim().to_string();
+            let ty = line
+                .split("type =")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .trim()
+                .to_string();
             (mib, ty)
         }
     };

@@ -32,8 +32,8 @@ pub fn run(args: TypesArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<10} {:>5} {:>4} {:>7} {:>7} {:<8} {:<24} {}",
-        "type", "ftype", "bits", "bpw", "imatrix", "family", "llama.cpp name", "aliases"
+        "{:<10} {:>5} {:>4} {:>7} {:>7} {:<8} {:<24} aliases",
+        "type", "ftype", "bits", "bpw", "imatrix", "family", "llama.cpp name"
     );
     for r in &rows {
         println!(

@@ -154,7 +154,7 @@ impl<'m> Context<'m> {
     }
 
     pub fn decode(&mut self, batch: &mut Batch) -> Result<()> {
-        ensure!(batch.len() > 0, "decode of an empty batch");
+        ensure!(!batch.is_empty(), "decode of an empty batch");
         // SAFETY: the batch was built by Batch::add within its capacity.
         let rc = unsafe { sys::llama_decode(self.ptr.as_ptr(), batch.raw) };
         match rc {

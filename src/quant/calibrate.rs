@@ -85,7 +85,7 @@ pub fn compute_imatrix(
         .map_or(n_chunk_max, |c| (c as usize).min(n_chunk_max));
     let n_seq = (opts.n_batch as usize / n_ctx).max(1);
     let n_batch = (opts.n_batch as usize).min(n_seq * n_ctx);
-    if n_batch < n_ctx && n_ctx % n_batch != 0 && n_batch % n_ctx != 0 {
+    if n_batch < n_ctx && !n_ctx.is_multiple_of(n_batch) && !n_batch.is_multiple_of(n_ctx) {
         bail!(
             "-b {} must divide -c {} or be a multiple of it",
             n_batch,

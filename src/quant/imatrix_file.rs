@@ -8,6 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use byteorder::{LittleEndian as LE, ReadBytesExt, WriteBytesExt};
 
 use super::imatrix::{Imatrix, ImatrixEntry};
+use crate::gguf::{GgmlType, GgufBuilder};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImatrixFormat {
@@ -17,11 +18,17 @@ pub enum ImatrixFormat {
 
 /// Reads either format, told apart by the GGUF magic.
 pub fn load(path: &Path) -> Result<Imatrix> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the imatrix", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{}: cannot read the imatrix", path.display()))?;
     if bytes.starts_with(b"GGUF") {
         load_gguf(path)
     } else {
-        parse_legacy(&bytes).with_context(|| format!("{}: not an imatrix (neither GGUF nor legacy .dat)", path.display()))
+        parse_legacy(&bytes).with_context(|| {
+            format!(
+                "{}: not an imatrix (neither GGUF nor legacy .dat)",
+                path.display()
+            )
+        })
     }
 }
 
@@ -36,7 +43,12 @@ fn load_gguf(path: &Path) -> Result<Imatrix> {
     let file = crate::gguf::GgufFile::open(path)?;
     let ctx = |what: &str| format!("{}: {what}", path.display());
     let mut im = Imatrix {
-        datasets: file.get_str_array("imatrix.datasets").unwrap_or_default(),
+        datasets: file
+            .get("imatrix.datasets")
+            .and_then(|v| v.as_array())
+            .and_then(|a| a.as_strings())
+            .map(|a| a.iter().map(String::from).collect())
+            .unwrap_or_default(),
         chunk_count: file.get_u64("imatrix.chunk_count").unwrap_or(0) as u32,
         chunk_size: file.get_u64("imatrix.chunk_size").unwrap_or(0) as u32,
         ..Default::default()
@@ -49,8 +61,12 @@ fn load_gguf(path: &Path) -> Result<Imatrix> {
         } else {
             continue;
         };
-        if t.ggml_type().name != "f32" {
-            bail!(ctx(&format!("tensor {} must be F32, is {}", t.name, t.ggml_type().name)));
+        if t.ggml_type != GgmlType::F32 {
+            bail!(ctx(&format!(
+                "tensor {} must be F32, is {}",
+                t.name,
+                t.ggml_type.ggml_name()
+            )));
         }
         let values: Vec<f32> = file
             .tensor_data(t)
@@ -76,32 +92,45 @@ fn load_gguf(path: &Path) -> Result<Imatrix> {
 }
 
 fn save_gguf(path: &Path, im: &Imatrix) -> Result<()> {
-    use crate::gguf::writer::GgufBuilder;
     let mut b = GgufBuilder::new();
-    b.set_str("general.type", "imatrix");
-    b.set_str_array("imatrix.datasets", &im.datasets);
-    b.set_u32("imatrix.chunk_count", im.chunk_count);
-    b.set_u32("imatrix.chunk_size", im.chunk_size);
+    b.set("general.type", "imatrix");
+    b.set("imatrix.datasets", im.datasets.clone());
+    b.set("imatrix.chunk_count", im.chunk_count);
+    b.set("imatrix.chunk_size", im.chunk_size);
     // Sorted by name (BTreeMap) like llama-imatrix, for deterministic files.
     for (name, e) in &im.entries {
         let nmat = e.counts.len().max(1) as u64;
         let sums: Vec<u8> = e.sums.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let counts: Vec<u8> = e.counts.iter().flat_map(|&c| (c as f32).to_le_bytes()).collect();
-        b.add_f32_tensor(&format!("{name}.in_sum2"), &[e.sums.len() as u64 / nmat, nmat], sums);
-        b.add_f32_tensor(&format!("{name}.counts"), &[1, nmat], counts);
+        let counts: Vec<u8> = e
+            .counts
+            .iter()
+            .flat_map(|&c| (c as f32).to_le_bytes())
+            .collect();
+        b.add_tensor(
+            format!("{name}.in_sum2"),
+            GgmlType::F32,
+            &[e.sums.len() as u64 / nmat, nmat],
+            sums,
+        )?;
+        b.add_tensor(format!("{name}.counts"), GgmlType::F32, &[1, nmat], counts)?;
     }
-    b.write(path)
+    b.write(path)?;
+    Ok(())
 }
 
 fn legacy_bytes(im: &Imatrix) -> Vec<u8> {
     let chunk = im.chunk_size.max(1) as u64;
-    let stored: Vec<(&String, &ImatrixEntry)> = im.entries.iter().filter(|(_, e)| e.counts.iter().any(|&c| c > 0)).collect();
+    let stored: Vec<(&String, &ImatrixEntry)> = im
+        .entries
+        .iter()
+        .filter(|(_, e)| e.counts.iter().any(|&c| c > 0))
+        .collect();
     let mut out = Vec::new();
     out.write_i32::<LE>(stored.len() as i32).ok();
     for (name, e) in stored {
         out.write_i32::<LE>(name.len() as i32).ok();
         out.write_all(name.as_bytes()).ok();
-        let ncall = (e.counts.iter().copied().max().unwrap_or(0) + chunk - 1) / chunk;
+        let ncall = e.counts.iter().copied().max().unwrap_or(0).div_ceil(chunk);
         out.write_i32::<LE>(ncall as i32).ok();
         out.write_i32::<LE>(e.sums.len() as i32).ok();
         let per = e.sums.len() / e.counts.len().max(1);
@@ -125,23 +154,39 @@ fn parse_legacy(bytes: &[u8]) -> Result<Imatrix> {
     if n_entries < 1 || n_entries as u64 > remaining(&r) / 12 {
         bail!("entry count {n_entries} does not fit the file");
     }
-    let mut im = Imatrix { is_legacy: true, ..Default::default() };
+    let mut im = Imatrix {
+        is_legacy: true,
+        ..Default::default()
+    };
     for i in 0..n_entries {
-        let len = r.read_i32::<LE>().with_context(|| format!("entry {i}: truncated"))?;
+        let len = r
+            .read_i32::<LE>()
+            .with_context(|| format!("entry {i}: truncated"))?;
         if len < 1 || len as u64 > remaining(&r) {
             bail!("entry {i}: name length {len} does not fit the file");
         }
         let mut name = vec![0u8; len as usize];
         r.read_exact(&mut name)?;
-        let name = String::from_utf8(name).with_context(|| format!("entry {i}: name is not UTF-8"))?;
-        let ncall = r.read_i32::<LE>().with_context(|| format!("entry {i}: truncated"))?;
-        let nval = r.read_i32::<LE>().with_context(|| format!("entry {i}: truncated"))?;
+        let name =
+            String::from_utf8(name).with_context(|| format!("entry {i}: name is not UTF-8"))?;
+        let ncall = r
+            .read_i32::<LE>()
+            .with_context(|| format!("entry {i}: truncated"))?;
+        let nval = r
+            .read_i32::<LE>()
+            .with_context(|| format!("entry {i}: truncated"))?;
         if nval < 1 || nval as u64 * 4 > remaining(&r) {
             bail!("entry {i} ({name}): {nval} values do not fit the file");
         }
         let mut sums = vec![0f32; nval as usize];
         r.read_f32_into::<LE>(&mut sums)?;
-        im.entries.insert(name, ImatrixEntry { sums, counts: vec![ncall.max(0) as u64] });
+        im.entries.insert(
+            name,
+            ImatrixEntry {
+                sums,
+                counts: vec![ncall.max(0) as u64],
+            },
+        );
     }
     if remaining(&r) >= 4 {
         im.chunk_count = r.read_i32::<LE>()?.max(0) as u32;
@@ -162,8 +207,19 @@ mod tests {
 
     #[test]
     fn legacy_round_trip_scales_like_llama_imatrix() {
-        let mut im = Imatrix { chunk_size: 512, chunk_count: 2, datasets: vec!["cal.txt".into()], ..Default::default() };
-        im.entries.insert("blk.0.ffn_up.weight".into(), ImatrixEntry { sums: vec![1024.0, 2048.0], counts: vec![1024] });
+        let mut im = Imatrix {
+            chunk_size: 512,
+            chunk_count: 2,
+            datasets: vec!["cal.txt".into()],
+            ..Default::default()
+        };
+        im.entries.insert(
+            "blk.0.ffn_up.weight".into(),
+            ImatrixEntry {
+                sums: vec![1024.0, 2048.0],
+                counts: vec![1024],
+            },
+        );
         let back = parse_legacy(&legacy_bytes(&im)).unwrap();
         let e = &back.entries["blk.0.ffn_up.weight"];
         // Stored as (sum / count) * ncall with ncall = ceil(1024 / 512) = 2.

@@ -3,5 +3,7 @@
 
 pub mod calibrate;
 pub mod imatrix;
-// pub mod imatrix_file; pub mod quantize; -- wait for the GGUF reader/writer
+pub mod imatrix_file;
+pub mod quantize;
+pub mod stats;
 pub mod types;

@@ -80,12 +80,16 @@ pub fn quantize_file(
     let t0 = Instant::now();
     let model = crate::gguf::GgufFile::open(input)?;
     if !opts.allow_requantize {
-        if let Some(t) = model.tensors().iter().find(|t| t.dims.len() >= 2 && !t.ggml_type().is_float()) {
+        if let Some(t) = model
+            .tensors()
+            .iter()
+            .find(|t| t.dims.len() >= 2 && t.ggml_type.is_quantized())
+        {
             bail!(
                 "{}: already quantized (tensor {} is {}); requantizing loses quality, pass --allow-requantize to do it anyway",
                 input.display(),
                 t.name,
-                t.ggml_type().name
+                t.ggml_type.ggml_name()
             );
         }
     }
@@ -107,8 +111,16 @@ pub fn quantize_file(
     let mut job = QuantizeJob {
         ftype: opts.qtype.ftype,
         n_threads: opts.n_threads,
-        output_tensor_type: opts.output_tensor_type.as_deref().map(ggml_type_id).transpose()?,
-        token_embedding_type: opts.token_embedding_type.as_deref().map(ggml_type_id).transpose()?,
+        output_tensor_type: opts
+            .output_tensor_type
+            .as_deref()
+            .map(ggml_type_id)
+            .transpose()?,
+        token_embedding_type: opts
+            .token_embedding_type
+            .as_deref()
+            .map(ggml_type_id)
+            .transpose()?,
         allow_requantize: opts.allow_requantize,
         quantize_output_tensor: !opts.leave_output_tensor,
         pure: opts.pure,
@@ -117,19 +129,32 @@ pub fn quantize_file(
         ..Default::default()
     };
     for (pattern, ty) in &opts.tensor_types {
-        regex::Regex::new(pattern).with_context(|| format!("--tensor-type: '{pattern}' is not a valid regex"))?;
+        regex::Regex::new(pattern)
+            .with_context(|| format!("--tensor-type: '{pattern}' is not a valid regex"))?;
         job.tensor_types.push((pattern.clone(), ggml_type_id(ty)?));
     }
     if let Some((path, im)) = &imatrix {
         job.imatrix = im.for_quantize();
         // Recorded in the output's metadata exactly as llama-quantize does.
-        job.kv_overrides.push(KvOverride::Str("quantize.imatrix.file".into(), path.display().to_string()));
+        job.kv_overrides.push(KvOverride::Str(
+            "quantize.imatrix.file".into(),
+            path.display().to_string(),
+        ));
         if let Some(ds) = im.datasets.first() {
-            job.kv_overrides.push(KvOverride::Str("quantize.imatrix.dataset".into(), ds.clone()));
+            job.kv_overrides.push(KvOverride::Str(
+                "quantize.imatrix.dataset".into(),
+                ds.clone(),
+            ));
         }
-        job.kv_overrides.push(KvOverride::Int("quantize.imatrix.entries_count".into(), im.entries.len() as i64));
+        job.kv_overrides.push(KvOverride::Int(
+            "quantize.imatrix.entries_count".into(),
+            im.entries.len() as i64,
+        ));
         if im.chunk_count > 0 {
-            job.kv_overrides.push(KvOverride::Int("quantize.imatrix.chunks_count".into(), im.chunk_count as i64));
+            job.kv_overrides.push(KvOverride::Int(
+                "quantize.imatrix.chunks_count".into(),
+                im.chunk_count as i64,
+            ));
         }
     }
 
@@ -151,19 +176,25 @@ pub fn quantize_file(
     if opts.dry_run {
         let tmp = tempfile::NamedTempFile::new()?;
         run(tmp.path())?;
-        return Ok(QuantizeReport { input_bytes, output_bytes: 0, bpw: f64::NAN, n_params: 0, seconds: t0.elapsed().as_secs_f64() });
+        return Ok(QuantizeReport {
+            input_bytes,
+            output_bytes: 0,
+            bpw: f64::NAN,
+            n_params: 0,
+            seconds: t0.elapsed().as_secs_f64(),
+        });
     }
     let out = AtomicFile::create(output)?;
     run(out.temp_path())?;
     crate::util::check_interrupted()?;
     let written = crate::gguf::GgufFile::open(out.temp_path())
         .with_context(|| format!("{}: llama.cpp wrote an unreadable file", output.display()))?;
-    let summary = crate::gguf::summary::Summary::of(&written);
+    let summary = crate::gguf::Summary::of(&written);
     let report = QuantizeReport {
         input_bytes,
         output_bytes: written.file_size(),
-        bpw: summary.bpw,
-        n_params: summary.n_params,
+        bpw: summary.bits_per_weight,
+        n_params: summary.parameters,
         seconds: t0.elapsed().as_secs_f64(),
     };
     drop(written);
@@ -180,8 +211,8 @@ fn parse_tensor_progress(line: &str) -> Option<(usize, usize)> {
 
 /// A ggml type by name (`q8_0`, `Q8_0`, `f16`), as llama-quantize's `--tensor-type` takes it.
 pub fn ggml_type_id(name: &str) -> Result<u32> {
-    (0..64u32)
-        .find(|&id| engine::ggml_type_layout(id).is_some_and(|(_, _, n)| n.eq_ignore_ascii_case(name)))
+    crate::gguf::GgmlType::from_name(name)
+        .map(|t| t.id())
         .with_context(|| format!("unknown ggml tensor type '{name}' (e.g. q4_k, q6_k, q8_0, f16)"))
 }
 
@@ -200,6 +231,9 @@ mod tests {
     fn parses_llama_progress_lines() {
         let line = "[  12/ 272]                blk.1.attn_k.weight - [  576,   192,     1,     1], type =    f16, converting to q4_K";
         assert_eq!(parse_tensor_progress(line), Some((12, 272)));
-        assert_eq!(parse_tensor_progress("llama_model_quantize_impl: model size"), None);
+        assert_eq!(
+            parse_tensor_progress("llama_model_quantize_impl: model size"),
+            None
+        );
     }
 }

@@ -50,7 +50,11 @@ pub fn compute(imatrix: &Imatrix) -> ImatrixStats {
             let n = values.len().max(1) as f64;
             let sum: f64 = values.iter().map(|&v| v as f64).sum();
             let mean = sum / n;
-            let var = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+            let var = values
+                .iter()
+                .map(|&v| (v as f64 - mean).powi(2))
+                .sum::<f64>()
+                / n;
             TensorStats {
                 layer: layer_of(&name),
                 name,
@@ -67,16 +71,29 @@ pub fn compute(imatrix: &Imatrix) -> ImatrixStats {
     let total: f64 = tensors.iter().map(|t| t.sum_sq).sum();
     let mut layers: BTreeMap<u32, LayerStats> = BTreeMap::new();
     for t in &mut tensors {
-        t.share_pct = if total > 0.0 { 100.0 * t.sum_sq / total } else { 0.0 };
+        t.share_pct = if total > 0.0 {
+            100.0 * t.sum_sq / total
+        } else {
+            0.0
+        };
         if let Some(l) = t.layer {
-            let e = layers.entry(l).or_insert(LayerStats { layer: l, tensors: 0, sum_sq: 0.0, share_pct: 0.0 });
+            let e = layers.entry(l).or_insert(LayerStats {
+                layer: l,
+                tensors: 0,
+                sum_sq: 0.0,
+                share_pct: 0.0,
+            });
             e.tensors += 1;
             e.sum_sq += t.sum_sq;
         }
     }
     let mut layers: Vec<LayerStats> = layers.into_values().collect();
     for l in &mut layers {
-        l.share_pct = if total > 0.0 { 100.0 * l.sum_sq / total } else { 0.0 };
+        l.share_pct = if total > 0.0 {
+            100.0 * l.sum_sq / total
+        } else {
+            0.0
+        };
     }
     ImatrixStats { tensors, layers }
 }
@@ -94,9 +111,15 @@ impl ImatrixStats {
                 t.name, t.columns, t.sum_sq, t.share_pct, t.mean, t.min, t.max, t.cv
             ));
         }
-        s.push_str(&format!("\n{:<8} {:>8} {:>14} {:>8}\n", "layer", "tensors", "sum x^2", "share%"));
+        s.push_str(&format!(
+            "\n{:<8} {:>8} {:>14} {:>8}\n",
+            "layer", "tensors", "sum x^2", "share%"
+        ));
         for l in &self.layers {
-            s.push_str(&format!("{:<8} {:>8} {:>14.4} {:>8.3}\n", l.layer, l.tensors, l.sum_sq, l.share_pct));
+            s.push_str(&format!(
+                "{:<8} {:>8} {:>14.4} {:>8.3}\n",
+                l.layer, l.tensors, l.sum_sq, l.share_pct
+            ));
         }
         s
     }
@@ -110,8 +133,20 @@ mod tests {
     #[test]
     fn shares_add_up_and_layers_group() {
         let mut im = Imatrix::default();
-        im.entries.insert("blk.0.a.weight".into(), ImatrixEntry { sums: vec![2.0, 2.0], counts: vec![2] });
-        im.entries.insert("blk.1.a.weight".into(), ImatrixEntry { sums: vec![6.0, 0.0], counts: vec![2] });
+        im.entries.insert(
+            "blk.0.a.weight".into(),
+            ImatrixEntry {
+                sums: vec![2.0, 2.0],
+                counts: vec![2],
+            },
+        );
+        im.entries.insert(
+            "blk.1.a.weight".into(),
+            ImatrixEntry {
+                sums: vec![6.0, 0.0],
+                counts: vec![2],
+            },
+        );
         let st = compute(&im);
         assert_eq!(st.layers.len(), 2);
         assert!((st.layers[0].share_pct - 40.0).abs() < 1e-9);

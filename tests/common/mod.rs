@@ -14,18 +14,28 @@ pub fn repo() -> PathBuf {
 /// `../shared/data/...` beside the checkout.
 pub fn shared_data(rel: &str) -> PathBuf {
     let p = repo().join("../shared/data").join(rel);
-    assert!(p.exists(), "{} is missing: tests read the shared data beside the checkout", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: tests read the shared data beside the checkout",
+        p.display()
+    );
     p
 }
 
 pub fn models_dir() -> PathBuf {
-    std::env::var_os("MPT_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("models"))
+    std::env::var_os("MPT_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("models"))
 }
 
 /// The real test model; fails (not skips) with the command that fetches it.
 pub fn model_q4_1() -> PathBuf {
     let p = models_dir().join(MODEL_Q4_1);
-    assert!(p.exists(), "{} is missing: run scripts/fetch-model.sh first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/fetch-model.sh first",
+        p.display()
+    );
     p
 }
 
@@ -75,7 +85,10 @@ pub fn model_f16() -> PathBuf {
 pub fn reference_bin(tool: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("MPT_REFERENCE_BIN")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/mpt-reference/build/bin")))?;
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache/mpt-reference/build/bin"))
+        })?;
     let p = dir.join(tool);
     p.exists().then_some(p)
 }

@@ -71,7 +71,7 @@ impl Raw {
     }
     /// Zero bytes up to the next multiple of `align`.
     pub fn pad(mut self, align: usize) -> Raw {
-        while self.0.len() % align != 0 {
+        while !self.0.len().is_multiple_of(align) {
             self.0.push(0);
         }
         self
