@@ -158,6 +158,13 @@ pub fn block_influence(
     if n_ctx < 2 {
         bail!("block importance needs chunks of at least 2 tokens");
     }
+    if model.n_ctx_train() > 0 && opts.n_ctx > model.n_ctx_train() {
+        bail!(
+            "{}: chunks of {n_ctx} tokens are longer than the model's training context ({})",
+            model_path.display(),
+            model.n_ctx_train()
+        );
+    }
     let tokens = model.tokenize(text, true, false)?;
     let available = tokens.len() / n_ctx;
     if available == 0 {

@@ -14,6 +14,48 @@ pub struct PruneSpec {
     pub sparsity: Option<SparsitySpec>,
 }
 
+impl PruneSpec {
+    /// A short name for tables and file names: `layers-20-27`, `drop-6`, `magnitude-0.5`,
+    /// `wanda-2:4`, joined by `+` when both kinds are asked for.
+    pub fn label(&self) -> String {
+        let mut parts = Vec::new();
+        match &self.depth {
+            Some(DepthSpec::Layers { layers }) => parts.push(format!("layers-{}", ranges(layers))),
+            Some(DepthSpec::DropByImportance { n, .. }) => parts.push(format!("drop-{n}")),
+            None => {}
+        }
+        if let Some(sp) = &self.sparsity {
+            match sp.pattern {
+                Some(pat) => parts.push(format!("{}-{pat}", sp.method)),
+                None => parts.push(format!("{}-{}", sp.method, sp.sparsity)),
+            }
+        }
+        parts.join("+")
+    }
+}
+
+/// `[1, 2, 3, 7]` → `1-3,7`.
+fn ranges(layers: &[u32]) -> String {
+    let mut sorted = layers.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            sorted[i].to_string()
+        } else {
+            format!("{}-{}", sorted[i], sorted[j])
+        });
+        i = j + 1;
+    }
+    out.join(",")
+}
+
 /// Which transformer blocks to remove.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -209,6 +251,25 @@ mod tests {
         assert!(parse_layers("a").is_err());
         assert!(parse_layers("1,,2").is_err());
         assert!(parse_layers("-1").is_err());
+    }
+
+    #[test]
+    fn labels() {
+        let mut spec = PruneSpec {
+            depth: Some(DepthSpec::Layers {
+                layers: vec![22, 20, 21, 3],
+            }),
+            sparsity: None,
+        };
+        assert_eq!(spec.label(), "layers-3,20-22");
+        spec.sparsity = Some(SparsitySpec::semi_structured(
+            NmPattern { n: 2, m: 4 },
+            PruneMethod::Wanda,
+        ));
+        assert_eq!(spec.label(), "layers-3,20-22+wanda-2:4");
+        spec.depth = None;
+        spec.sparsity = Some(SparsitySpec::unstructured(0.25, PruneMethod::Magnitude));
+        assert_eq!(spec.label(), "magnitude-0.25");
     }
 
     #[test]
