@@ -2,11 +2,12 @@
 //!
 //! The sweep is a pipeline of stages, each a module usable on its own:
 //! `gguf` (native format), `engine` (the only llama.cpp FFI), `quant` (types, quantize, imatrix),
-//! `measure` (perplexity, KL-divergence, bench), `sweep` (plan, run, manifest), `report` (tables, charts, fit).
+//! `measure` (perplexity, KL-divergence, bench), `prune` (depth and sparsity pruning), `sweep` (plan, run, manifest), `report` (tables, charts, fit).
 
 pub mod engine;
 pub mod gguf;
 pub mod measure;
+pub mod prune;
 pub mod quant;
 pub mod results;
 pub mod util;

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod imatrix;
 mod inspect;
+mod prune;
 mod quantize;
 mod types;
 
@@ -27,6 +28,8 @@ pub enum Command {
     Quantize(quantize::QuantizeArgs),
     /// Compute an importance matrix in-process (llama-imatrix's statistics).
     Imatrix(imatrix::ImatrixArgs),
+    /// Remove transformer blocks or zero weights (magnitude, Wanda, N:M) of a GGUF model.
+    Prune(prune::PruneArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -35,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Types(args) => types::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Imatrix(args) => imatrix::run(args),
+        Command::Prune(args) => prune::run(args),
     }
 }
 

@@ -8,6 +8,7 @@ use llama_cpp_sys_2 as sys;
 
 use super::model::{Model, Token};
 use super::observe::{self, MatMulObserver, ObserverSlot};
+use super::tap::{self, TapSlot, TensorObserver};
 
 #[derive(Debug, Clone)]
 pub struct ContextOptions {
@@ -45,6 +46,7 @@ pub struct Context<'m> {
     n_vocab: usize,
     // Boxed so its address stays fixed while llama.cpp holds it as callback user data.
     _observer: Option<Box<ObserverSlot>>,
+    _tap: Option<Box<TapSlot>>,
 }
 
 // SAFETY: the context is used from one thread at a time (&mut self for every mutation).
@@ -52,7 +54,7 @@ unsafe impl Send for Context<'_> {}
 
 impl<'m> Context<'m> {
     pub fn new(model: &'m Model, opts: &ContextOptions) -> Result<Self> {
-        Self::create(model, opts, None)
+        Self::create(model, opts, None, None)
     }
 
     /// A context that hands every matrix multiplication's input activations to `observer`
@@ -62,13 +64,29 @@ impl<'m> Context<'m> {
         opts: &ContextOptions,
         observer: Box<dyn MatMulObserver>,
     ) -> Result<Self> {
-        Self::create(model, opts, Some(Box::new(ObserverSlot::new(observer))))
+        Self::create(
+            model,
+            opts,
+            Some(Box::new(ObserverSlot::new(observer))),
+            None,
+        )
+    }
+
+    /// A context that hands the graph nodes `observer` asks for by name (e.g. `l_out-N`, the
+    /// hidden state after block N) to it as they are computed.
+    pub fn with_tensor_observer(
+        model: &'m Model,
+        opts: &ContextOptions,
+        observer: Box<dyn TensorObserver>,
+    ) -> Result<Self> {
+        Self::create(model, opts, None, Some(Box::new(TapSlot::new(observer))))
     }
 
     fn create(
         model: &'m Model,
         opts: &ContextOptions,
         mut slot: Option<Box<ObserverSlot>>,
+        mut tap: Option<Box<TapSlot>>,
     ) -> Result<Self> {
         ensure!(
             opts.n_ctx > 0 && opts.n_batch > 0,
@@ -89,6 +107,9 @@ impl<'m> Context<'m> {
             if let Some(slot) = slot.as_mut() {
                 p.cb_eval = Some(observe::eval_callback);
                 p.cb_eval_user_data = (slot.as_mut() as *mut ObserverSlot).cast::<c_void>();
+            } else if let Some(tap) = tap.as_mut() {
+                p.cb_eval = Some(tap::tap_callback);
+                p.cb_eval_user_data = (tap.as_mut() as *mut TapSlot).cast::<c_void>();
             }
             sys::llama_init_from_model(model.raw(), p)
         };
@@ -105,6 +126,7 @@ impl<'m> Context<'m> {
             model,
             n_vocab: model.n_vocab(),
             _observer: slot,
+            _tap: tap,
         })
     }
 
@@ -192,7 +214,7 @@ impl<'m> Context<'m> {
 
 impl Drop for Context<'_> {
     fn drop(&mut self) {
-        // SAFETY: pointer from llama_init_from_model, freed once, before the observer box drops.
+        // SAFETY: pointer from llama_init_from_model, freed once, before the observer boxes drop.
         unsafe { sys::llama_free(self.ptr.as_ptr()) }
     }
 }

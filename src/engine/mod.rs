@@ -48,11 +48,13 @@ pub mod log;
 mod model;
 pub mod observe;
 mod quantize;
+pub mod tap;
 
 pub use context::{Batch, Context, ContextOptions};
 pub use model::{Model, ModelOptions, Token};
 pub use observe::{MatMul, MatMulObserver, MatMulOp};
 pub use quantize::{quantize, KvOverride, QuantizeJob};
+pub use tap::{NamedTensor, TensorObserver};
 
 static BACKEND: std::sync::OnceLock<Option<llama_cpp_2::llama_backend::LlamaBackend>> =
     std::sync::OnceLock::new();

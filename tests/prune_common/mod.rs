@@ -1,0 +1,105 @@
+//! Helpers for the prune tests: reading weights back natively, running a model, fixtures.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use half::f16;
+use mpt_gguf::engine::{Batch, Context, ContextOptions, Model, ModelOptions};
+use mpt_gguf::gguf::{GgmlType, GgufFile, TensorInfo};
+use mpt_gguf::measure::logits::nll_and_prob;
+
+use super::common;
+
+/// The weights of an F16 or F32 tensor as f32, decoded here (not by the code under test).
+pub fn floats(file: &GgufFile, t: &TensorInfo) -> Vec<f32> {
+    let data = file.tensor_data(t);
+    match t.ggml_type {
+        GgmlType::F16 => data
+            .chunks_exact(2)
+            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        GgmlType::F32 => data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        other => panic!("{}: test decodes F16/F32 only, not {other}", t.name),
+    }
+}
+
+/// The 2-D weight matrices of the blocks: what sparsity prunes by default.
+pub fn block_matrices(file: &GgufFile) -> Vec<&TensorInfo> {
+    file.tensors()
+        .iter()
+        .filter(|t| t.name.starts_with("blk.") && t.dims.len() == 2 && t.dims[1] > 1)
+        .collect()
+}
+
+/// Mean negative log-likelihood of the first `n` tokens of `text` (BOS first), one sequence.
+/// Also checks that every logit is finite.
+pub fn mean_nll(model_path: &Path, text: &str, n: usize) -> f64 {
+    let model = Model::load(model_path, &ModelOptions::default()).unwrap();
+    let tokens = model.tokenize(text, true, false).unwrap();
+    assert!(tokens.len() >= n, "text too short: {} tokens", tokens.len());
+    let tokens = &tokens[..n];
+    let mut ctx = Context::new(&model, &ContextOptions::new(n as u32, n as u32, 2)).unwrap();
+    let mut batch = Batch::new(n, 1);
+    for (i, &t) in tokens.iter().enumerate() {
+        batch.add(t, i as i32, &[0], true).unwrap();
+    }
+    ctx.decode(&mut batch).unwrap();
+    let mut sum = 0.0;
+    for k in 0..n - 1 {
+        let logits = ctx.logits(k).unwrap();
+        assert!(
+            logits.iter().all(|l| l.is_finite()),
+            "{}: non-finite logits at token {k}",
+            model_path.display()
+        );
+        sum += nll_and_prob(logits, tokens[k + 1] as usize).0;
+    }
+    sum / (n - 1) as f64
+}
+
+/// A shared data file: `$MPT_SHARED_DATA/rel` when set (worktrees outside the main checkout's
+/// folder), else `../shared/data/rel` beside the checkout.
+pub fn shared_data(rel: &str) -> PathBuf {
+    match std::env::var_os("MPT_SHARED_DATA") {
+        Some(dir) => PathBuf::from(dir).join(rel),
+        None => common::shared_data(rel),
+    }
+}
+
+/// A few hundred words of WikiText-2 test text.
+pub fn wiki_text() -> String {
+    let text = std::fs::read_to_string(shared_data("wikitext-2/wiki.test.raw")).unwrap();
+    text.chars().take(6000).collect()
+}
+
+pub fn calibration_text() -> PathBuf {
+    shared_data("calibration/groups_merged.txt")
+}
+
+/// An importance matrix of the F16 baseline over two chunks of the calibration text.
+pub fn imatrix_f16() -> PathBuf {
+    let model = common::model_f16();
+    common::fixture("smollm2-f16-imatrix-2chunks.gguf", |out| {
+        let st = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
+            .arg("imatrix")
+            .arg(&model)
+            .arg("-f")
+            .arg(calibration_text())
+            .args(["--chunks", "2", "--no-ppl", "-o"])
+            .arg(out)
+            .status()
+            .unwrap();
+        assert!(st.success(), "making the imatrix fixture failed");
+    })
+}
+
+pub fn mpt(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
+        .args(args)
+        .output()
+        .unwrap()
+}
