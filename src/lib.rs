@@ -8,5 +8,6 @@ pub mod engine;
 pub mod gguf;
 pub mod measure;
 pub mod quant;
+pub mod report;
 pub mod results;
 pub mod util;

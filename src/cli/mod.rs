@@ -2,9 +2,12 @@
 
 use clap::{Parser, Subcommand};
 
+mod fit;
 mod imatrix;
 mod inspect;
+mod plot;
 mod quantize;
+mod table;
 mod types;
 
 #[derive(Parser, Debug)]
@@ -27,6 +30,12 @@ pub enum Command {
     Quantize(quantize::QuantizeArgs),
     /// Compute an importance matrix in-process (llama-imatrix's statistics).
     Imatrix(imatrix::ImatrixArgs),
+    /// Table 5 (or the tidy per-rung table) from saved results of one or many sweeps.
+    Table(table::TableArgs),
+    /// Every chart (PNG and SVG) from saved results of one or many sweeps; no model runs.
+    Plot(plot::PlotArgs),
+    /// The phase-transition fit of saved results: critical bits (or sparsity) with a bootstrap interval.
+    Fit(fit::FitArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -35,6 +44,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Types(args) => types::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Imatrix(args) => imatrix::run(args),
+        Command::Table(args) => table::run(args),
+        Command::Plot(args) => plot::run(args),
+        Command::Fit(args) => fit::run(args),
     }
 }
 
