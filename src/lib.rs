@@ -9,5 +9,6 @@ pub mod gguf;
 pub mod measure;
 pub mod prune;
 pub mod quant;
+pub mod report;
 pub mod results;
 pub mod util;

@@ -2,10 +2,13 @@
 
 use clap::{Parser, Subcommand};
 
+mod fit;
 mod imatrix;
 mod inspect;
 mod prune;
+mod plot;
 mod quantize;
+mod table;
 mod types;
 
 #[derive(Parser, Debug)]
@@ -30,6 +33,12 @@ pub enum Command {
     Imatrix(imatrix::ImatrixArgs),
     /// Remove transformer blocks or zero weights (magnitude, Wanda, N:M) of a GGUF model.
     Prune(prune::PruneArgs),
+    /// Table 5 (or the tidy per-rung table) from saved results of one or many sweeps.
+    Table(table::TableArgs),
+    /// Every chart (PNG and SVG) from saved results of one or many sweeps; no model runs.
+    Plot(plot::PlotArgs),
+    /// The phase-transition fit of saved results: critical bits (or sparsity) with a bootstrap interval.
+    Fit(fit::FitArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -39,6 +48,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quantize(args) => quantize::run(args),
         Command::Imatrix(args) => imatrix::run(args),
         Command::Prune(args) => prune::run(args),
+        Command::Table(args) => table::run(args),
+        Command::Plot(args) => plot::run(args),
+        Command::Fit(args) => fit::run(args),
     }
 }
 

@@ -1,0 +1,72 @@
+//! Renderings of saved results: one list of [`SweepResults`], many outputs (`results.csv`,
+//! `table5.csv`, `report.md`, charts), the phase-transition fit and the composite scores.
+//! Nothing here runs a model: `plot`, `table` and `fit` re-render from saved files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+
+use crate::results::SweepResults;
+
+pub mod charts;
+pub mod data;
+pub mod fit;
+pub mod format;
+pub mod markdown;
+mod options;
+pub mod scores;
+pub mod table5;
+pub mod tidy;
+
+pub use fit::{fit_all, Axis, FitOutcome, PhaseFit};
+pub use options::{QualityWeights, ReportOptions, Throughput, DEFAULT_BENCH_WEIGHTS};
+pub use scores::{score, Scores};
+pub use table5::Table5;
+
+pub const RESULTS_CSV: &str = "results.csv";
+pub const TABLE5_CSV: &str = "table5.csv";
+pub const REPORT_MD: &str = "report.md";
+
+/// Everything with the default options: `results.csv`, `table5.csv`, charts (PNG and SVG),
+/// `report.md`. Returns the files written.
+pub fn render_all(results: &[SweepResults], out_dir: &Path) -> Result<Vec<PathBuf>> {
+    render_all_with(results, out_dir, &ReportOptions::default())
+}
+
+/// [`render_all`] with chosen options (tolerance, bootstrap, Q-score weights, throughput).
+pub fn render_all_with(
+    results: &[SweepResults],
+    out_dir: &Path,
+    opts: &ReportOptions,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("{}: cannot create the output folder", out_dir.display()))?;
+    let fits = fit_all(results, opts);
+    let mut written = Vec::new();
+
+    let csv_path = out_dir.join(RESULTS_CSV);
+    crate::util::write_atomic(&csv_path, &tidy::results_csv(results, opts)?)?;
+    written.push(csv_path);
+
+    let table_path = out_dir.join(TABLE5_CSV);
+    crate::util::write_atomic(&table_path, &Table5::build(results, opts).to_csv()?)?;
+    written.push(table_path);
+
+    let rendered = charts::render_charts(results, &fits, out_dir, opts)?;
+    let md = markdown::report_md(results, &fits, &rendered, opts);
+    written.extend(rendered.files());
+
+    let md_path = out_dir.join(REPORT_MD);
+    crate::util::write_atomic(&md_path, md.as_bytes())?;
+    written.push(md_path);
+    Ok(written)
+}
+
+/// Loads every path (sweep folder, `results.json` or `manifest.json`); the first bad one is the error.
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<SweepResults>> {
+    anyhow::ensure!(
+        !paths.is_empty(),
+        "no results given: pass sweep folders, results.json or manifest.json files"
+    );
+    paths.iter().map(|p| SweepResults::load(p)).collect()
+}
