@@ -27,6 +27,7 @@ fn every_type_quantizes_the_baseline() {
     });
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
+    let mut cannot_make = Vec::new();
     for t in QUANT_TYPES {
         let out = dir.path().join(format!("{}.gguf", t.name));
         let run = |with_imatrix: bool| {
@@ -54,6 +55,15 @@ fn every_type_quantizes_the_baseline() {
             assert!(!out.exists(), "{}: nothing written", t.name);
         }
         let o = run(t.needs_imatrix);
+        let err = String::from_utf8_lossy(&o.stderr);
+        if !o.status.success() && err.contains("no tensor type fallback") {
+            // llama.cpp itself cannot make this type for a model whose rows (576) do not split into
+            // its blocks and that has no fallback type: a clean error naming the tensor, no file.
+            assert!(err.contains("blk.") && err.contains("not divisible"), "{err}");
+            assert!(!out.exists(), "{}: nothing written", t.name);
+            cannot_make.push(t.name);
+            continue;
+        }
         if !o.status.success() {
             failures.push(format!(
                 "{}: {}",
@@ -75,6 +85,7 @@ fn every_type_quantizes_the_baseline() {
         );
         std::fs::remove_file(&out).unwrap();
     }
+    assert_eq!(cannot_make, ["Q1_0"], "types llama.cpp has no fallback for");
     assert!(
         failures.is_empty(),
         "types that failed:\n{}",
