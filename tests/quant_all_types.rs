@@ -59,7 +59,10 @@ fn every_type_quantizes_the_baseline() {
         if !o.status.success() && err.contains("no tensor type fallback") {
             // llama.cpp itself cannot make this type for a model whose rows (576) do not split into
             // its blocks and that has no fallback type: a clean error naming the tensor, no file.
-            assert!(err.contains("blk.") && err.contains("not divisible"), "{err}");
+            assert!(
+                err.contains("blk.") && err.contains("not divisible"),
+                "{err}"
+            );
             assert!(!out.exists(), "{}: nothing written", t.name);
             cannot_make.push(t.name);
             continue;
