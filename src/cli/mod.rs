@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod imatrix;
 mod inspect;
+mod perplexity;
 mod quantize;
 mod types;
 
@@ -27,6 +28,8 @@ pub enum Command {
     Quantize(quantize::QuantizeArgs),
     /// Compute an importance matrix in-process (llama-imatrix's statistics).
     Imatrix(imatrix::ImatrixArgs),
+    /// Perplexity and KL-divergence against a base, in-process (llama-perplexity's numbers).
+    Perplexity(perplexity::PerplexityArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -35,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Types(args) => types::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Imatrix(args) => imatrix::run(args),
+        Command::Perplexity(args) => perplexity::run(args),
     }
 }
 
