@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod imatrix;
 mod inspect;
 mod perplexity;
@@ -30,6 +31,8 @@ pub enum Command {
     Imatrix(imatrix::ImatrixArgs),
     /// Perplexity and KL-divergence against a base, in-process (llama-perplexity's numbers).
     Perplexity(perplexity::PerplexityArgs),
+    /// Throughput as llama-bench measures it (pp/tg tokens/s), plus TTFT, ms/token, peak memory.
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -39,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quantize(args) => quantize::run(args),
         Command::Imatrix(args) => imatrix::run(args),
         Command::Perplexity(args) => perplexity::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
@@ -60,7 +64,11 @@ pub fn init_logging(verbose: bool) {
 pub fn llama_style_args(
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> Vec<std::ffi::OsString> {
-    const LONG: &[(&str, &str)] = &[("-ngl", "--n-gpu-layers")];
+    const LONG: &[(&str, &str)] = &[
+        ("-ngl", "--n-gpu-layers"),
+        ("-ub", "--ubatch-size"),
+        ("-pg", "--pg"),
+    ];
     args.into_iter()
         .map(|a| {
             let Some(s) = a.to_str() else { return a };

@@ -5,6 +5,7 @@
 //! `Eval::AgainstBase`, and [`bench::bench_model`] on the same loaded model.
 
 pub mod bench;
+pub mod bench_output;
 pub mod chunks;
 pub mod kld;
 pub mod kld_base;
