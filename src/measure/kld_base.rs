@@ -246,23 +246,27 @@ impl KldBase {
             "format version {} is newer than this mpt-gguf reads ({KLD_BASE_VERSION})",
             meta.version
         );
-        let k = (meta.top_k + meta.tail_samples) as usize;
-        let n_tok = meta.n_ctx as usize * meta.n_chunk as usize;
-        let n = meta.n_scored as usize;
-        let scored_per_chunk = (meta.n_ctx as usize).saturating_sub(1 + meta.n_ctx as usize / 2);
+        // u128 sizes: a crafted header cannot overflow what it implies about the file.
+        let k = meta.top_k as u128 + meta.tail_samples as u128;
+        let n_ctx = meta.n_ctx as u128;
+        let n_tok = n_ctx * meta.n_chunk as u128;
+        let n = meta.n_scored as u128;
+        let scored_per_chunk = n_ctx.saturating_sub(1 + n_ctx / 2);
         ensure!(
-            n == scored_per_chunk * meta.n_chunk as usize,
+            n == scored_per_chunk * meta.n_chunk as u128,
             "header says {n} scored tokens, but {} chunks of {} score {}",
             meta.n_chunk,
             meta.n_ctx,
-            scored_per_chunk * meta.n_chunk as usize
+            scored_per_chunk * meta.n_chunk as u128
         );
-        let want = 12 + hlen + 4 * n_tok + n * (8 + 8 * k);
+        let want = 12 + hlen as u128 + 4 * n_tok + n * (8 + 8 * k);
         ensure!(
-            bytes.len() == want,
+            bytes.len() as u128 == want,
             "{} bytes, expected {want} (truncated or corrupt)",
             bytes.len()
         );
+        // The sizes now fit the file, so they fit usize.
+        let (k, n_tok, n) = (k as usize, n_tok as usize, n as usize);
         let mut at = 12 + hlen;
         let mut take = |len: usize| {
             let s = &bytes[at..at + len];

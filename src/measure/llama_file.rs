@@ -219,13 +219,14 @@ impl LlamaLogitsReader {
                 "implausible header (n_ctx {n_ctx}, n_vocab {n_vocab}, n_chunk {n_chunk})"
             ))
         );
-        let (n_vocab, n_chunk_u) = (n_vocab as usize, n_chunk as u64);
-        let n_tok = n_ctx as u64 * n_chunk_u;
+        let (n_vocab, n_chunk_u) = (n_vocab as usize, n_chunk as u128);
+        let n_tok = n_ctx as u128 * n_chunk_u;
+        // u128: a crafted header cannot overflow the size it implies.
         let want = 20
             + 4 * n_tok
-            + n_chunk_u * scored_per_chunk(n_ctx as usize) as u64 * 2 * row_len(n_vocab) as u64;
+            + n_chunk_u * scored_per_chunk(n_ctx as usize) as u128 * 2 * row_len(n_vocab) as u128;
         ensure!(
-            len == want,
+            len as u128 == want,
             "{}",
             bad(&format!(
                 "{len} bytes, but its header (n_ctx {n_ctx}, n_vocab {n_vocab}, {n_chunk} chunks) needs {want} (truncated or corrupt)"
