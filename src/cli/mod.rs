@@ -2,9 +2,11 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod fit;
 mod imatrix;
 mod inspect;
+mod perplexity;
 mod plot;
 mod prune;
 mod quantize;
@@ -39,6 +41,10 @@ pub enum Command {
     Plot(plot::PlotArgs),
     /// The phase-transition fit of saved results: critical bits (or sparsity) with a bootstrap interval.
     Fit(fit::FitArgs),
+    /// Perplexity and KL-divergence against a base, in-process (llama-perplexity's numbers).
+    Perplexity(perplexity::PerplexityArgs),
+    /// Throughput as llama-bench measures it (pp/tg tokens/s), plus TTFT, ms/token, peak memory.
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -51,6 +57,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Table(args) => table::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Fit(args) => fit::run(args),
+        Command::Perplexity(args) => perplexity::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
@@ -72,7 +80,11 @@ pub fn init_logging(verbose: bool) {
 pub fn llama_style_args(
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> Vec<std::ffi::OsString> {
-    const LONG: &[(&str, &str)] = &[("-ngl", "--n-gpu-layers")];
+    const LONG: &[(&str, &str)] = &[
+        ("-ngl", "--n-gpu-layers"),
+        ("-ub", "--ubatch-size"),
+        ("-pg", "--pg"),
+    ];
     args.into_iter()
         .map(|a| {
             let Some(s) = a.to_str() else { return a };

@@ -1,27 +1,56 @@
 //! Log-softmax over one row of logits, computed the way llama-perplexity does (f32 logits,
-//! f64 sum of exponentials) so that numbers agree to the printed digits.
+//! f64 sum of f32 exponentials) so that numbers agree to the printed digits.
 
-/// Max logit and log of Σ exp(l − max): enough to get any token's log-probability.
+/// Max logit, the first token holding it, and log of Σ exp(l − max): enough to get any token's
+/// log-probability and the most likely token.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LogSumExp {
     pub max: f32,
+    /// The first index holding `max` (llama.cpp's strict `>` scan).
+    pub argmax: usize,
+    /// Σ exp(l − max), each term an f32 `expf` summed in f64.
+    pub sum: f64,
     pub log_sum: f64,
 }
 
 impl LogSumExp {
     pub fn of(logits: &[f32]) -> Self {
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let max = max_of(logits);
+        let argmax = logits.iter().position(|&l| l == max).unwrap_or(0);
         let sum: f64 = logits.iter().map(|&l| (l - max).exp() as f64).sum();
         Self {
             max,
+            argmax,
+            sum,
             log_sum: sum.ln(),
         }
     }
 
-    /// ln p(token) = l_token − max − ln Σ.
+    /// ln p(token) = (l_token − max) − ln Σ.
     pub fn log_prob(&self, logit: f32) -> f64 {
         (logit - self.max) as f64 - self.log_sum
     }
+
+    /// The f32 term `exp(l − max)` exactly as it entered `sum`.
+    pub fn term(&self, logit: f32) -> f64 {
+        (logit - self.max).exp() as f64
+    }
+}
+
+/// Largest value (NaN-free rows); eight lanes so the compiler vectorizes it.
+pub fn max_of(row: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        for (m, &v) in lanes.iter_mut().zip(c) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    let mut max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for &v in chunks.remainder() {
+        max = max.max(v);
+    }
+    max
 }
 
 /// Negative log-likelihood of `token` and its probability, as llama-perplexity's `log_softmax`.
@@ -30,6 +59,46 @@ pub fn nll_and_prob(logits: &[f32], token: usize) -> (f64, f64) {
     let logit = logits.get(token).copied().unwrap_or(f32::NEG_INFINITY);
     let lp = lse.log_prob(logit);
     (-lp, lp.exp())
+}
+
+/// The `k` largest logits' indices, most likely first (ties: lower index first).
+pub fn top_k(row: &[f32], k: usize) -> Vec<u32> {
+    let k = k.min(row.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    // Keep candidates above a rising threshold; compact to the best k whenever 4k are held.
+    let mut cand: Vec<(f32, u32)> = Vec::with_capacity(4 * k + 1);
+    let mut threshold = f32::NEG_INFINITY;
+    let by_rank = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    for (i, &l) in row.iter().enumerate() {
+        if l >= threshold {
+            cand.push((l, i as u32));
+            if cand.len() >= 4 * k {
+                cand.select_nth_unstable_by(k - 1, by_rank);
+                cand.truncate(k);
+                threshold = cand.iter().map(|c| c.0).fold(f32::INFINITY, f32::min);
+            }
+        }
+    }
+    cand.sort_unstable_by(by_rank);
+    cand.truncate(k);
+    cand.into_iter().map(|c| c.1).collect()
+}
+
+/// Full-vocabulary KL(base ‖ quant) of one position in f64: the reference the compact base is measured
+/// against. Terms with base probability zero contribute nothing.
+pub fn kld_full(base: &[f32], base_lse: &LogSumExp, quant: &[f32], quant_lse: &LogSumExp) -> f64 {
+    let shift = quant_lse.log_sum - base_lse.log_sum;
+    let mut kld = 0.0f64;
+    for (&b, &q) in base.iter().zip(quant) {
+        let e = (b - base_lse.max).exp();
+        if e > 0.0 {
+            let diff = (b - base_lse.max) as f64 - (q - quant_lse.max) as f64 + shift;
+            kld += e as f64 * diff;
+        }
+    }
+    kld / base_lse.sum
 }
 
 #[cfg(test)]
@@ -45,5 +114,39 @@ mod tests {
             assert!((p - (l as f64).exp() / z).abs() < 1e-7);
             assert!((nll + ((l as f64).exp() / z).ln()).abs() < 1e-6);
         }
+        assert_eq!(LogSumExp::of(&logits).argmax, 2);
+    }
+
+    #[test]
+    fn argmax_takes_the_first_of_equal_maxima() {
+        assert_eq!(LogSumExp::of(&[0.0, 5.0, 1.0, 5.0]).argmax, 1);
+    }
+
+    #[test]
+    fn top_k_equals_a_full_sort() {
+        let row: Vec<f32> = (0..10_000u32)
+            .map(|i| ((i.wrapping_mul(2_654_435_761) >> 7) % 5000) as f32 * 0.01)
+            .collect();
+        for k in [1, 5, 32, 200] {
+            let mut idx: Vec<u32> = (0..row.len() as u32).collect();
+            idx.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
+            assert_eq!(top_k(&row, k), idx[..k].to_vec(), "k = {k}");
+        }
+        assert_eq!(top_k(&[1.0, 2.0], 5), vec![1, 0]);
+    }
+
+    #[test]
+    fn full_kld_matches_the_definition() {
+        let p = [0.5f32, 1.5, -2.0, 0.0];
+        let q = [0.7f32, 1.0, -1.0, 0.2];
+        let soft = |l: &[f32]| -> Vec<f64> {
+            let z: f64 = l.iter().map(|&x| (x as f64).exp()).sum();
+            l.iter().map(|&x| (x as f64).exp() / z).collect()
+        };
+        let (ps, qs) = (soft(&p), soft(&q));
+        let want: f64 = ps.iter().zip(&qs).map(|(a, b)| a * (a / b).ln()).sum();
+        let got = kld_full(&p, &LogSumExp::of(&p), &q, &LogSumExp::of(&q));
+        assert!((got - want).abs() < 1e-7, "{got} vs {want}");
+        assert!(kld_full(&p, &LogSumExp::of(&p), &p, &LogSumExp::of(&p)).abs() < 1e-12);
     }
 }

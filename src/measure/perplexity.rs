@@ -1,0 +1,525 @@
+//! Perplexity of a token stream (llama-perplexity's algorithm and numbers), optionally capturing a
+//! KL-divergence base or comparing against one.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::chunks::{ChunkPlan, ChunkRunner};
+use super::kld::{KldAccumulator, KldRunning, KldStats, TokenKld};
+use super::kld_base::KldBase;
+use super::kld_record::BaseRecord;
+use super::llama_file::{self, LlamaLogitsReader, LlamaLogitsWriter};
+use super::logits::{kld_full, nll_and_prob, LogSumExp};
+use crate::engine::{Model, Token};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerplexityOptions {
+    /// Tokens per chunk (`-c`).
+    pub n_ctx: u32,
+    /// Tokens per decode call (`-b`): `n_batch / n_ctx` chunks are evaluated together.
+    pub n_batch: u32,
+    /// Use at most this many chunks (`--chunks`); all the text holds when `None`.
+    pub n_chunks: Option<u32>,
+    pub n_threads: u32,
+}
+
+impl Default for PerplexityOptions {
+    fn default() -> Self {
+        Self {
+            n_ctx: 512,
+            n_batch: 2048,
+            n_chunks: None,
+            n_threads: crate::util::default_threads() as u32,
+        }
+    }
+}
+
+/// What to keep from a plain perplexity run for later KL-divergence runs.
+#[derive(Debug, Clone, Copy)]
+pub struct BaseCapture<'a> {
+    /// Keep a compact base with this many top tokens per position ([`super::DEFAULT_TOP_K`]).
+    pub top_k: Option<usize>,
+    /// Tail tokens sampled per position in the compact base ([`super::kld_base::DEFAULT_TAIL_SAMPLES`]).
+    pub tail_samples: usize,
+    /// Also write llama.cpp's `--kl-divergence-base` file here.
+    pub llama_file: Option<&'a Path>,
+}
+
+impl Default for BaseCapture<'_> {
+    /// Nothing kept.
+    fn default() -> Self {
+        Self {
+            top_k: None,
+            tail_samples: super::kld_base::DEFAULT_TAIL_SAMPLES,
+            llama_file: None,
+        }
+    }
+}
+
+impl BaseCapture<'_> {
+    /// A compact base with the default top tokens and tail samples (what a sweep keeps).
+    pub fn compact() -> Self {
+        Self {
+            top_k: Some(super::DEFAULT_TOP_K),
+            ..Self::default()
+        }
+    }
+}
+
+/// What a run evaluates.
+pub enum Eval<'a> {
+    /// Perplexity of tokenized text ([`super::text::tokenize`]), optionally capturing a base.
+    Text {
+        tokens: &'a [Token],
+        capture: BaseCapture<'a>,
+    },
+    /// KL-divergence against a compact base; its tokens, `n_ctx` and chunk count are used.
+    AgainstBase(&'a KldBase),
+    /// KL-divergence against llama.cpp's `--kl-divergence-base` file (llama-perplexity's numbers).
+    AgainstLlamaFile(&'a Path),
+    /// KL-divergence against a base model evaluated alongside, over the full vocabulary.
+    AgainstModel {
+        tokens: &'a [Token],
+        base: &'a Model,
+    },
+}
+
+/// Per-chunk KL-divergence values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkKld {
+    /// Mean KL-divergence of this chunk's scored tokens.
+    pub kld: f64,
+    /// ln(PPL(Q)/PPL(base)) of this chunk.
+    pub ln_ppl_ratio: f64,
+    /// Fraction of this chunk's tokens with the same top token.
+    pub same_top: f64,
+    /// Over all chunks so far (llama-perplexity's per-chunk columns).
+    pub running: KldRunning,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkResult {
+    /// 1-based, as llama-perplexity prints `[1]`.
+    pub chunk: u32,
+    /// Perplexity over all chunks so far (what llama-perplexity prints per chunk).
+    pub ppl: f64,
+    /// Perplexity of this chunk alone.
+    pub ppl_chunk: f64,
+    /// Mean negative log-likelihood of this chunk's scored tokens.
+    pub nll: f64,
+    pub kld: Option<ChunkKld>,
+}
+
+/// Handed to the progress callback after each chunk.
+#[derive(Debug, Clone)]
+pub struct ChunkProgress<'a> {
+    pub done: u32,
+    pub total: u32,
+    pub chunk: &'a ChunkResult,
+    /// ± of the running perplexity.
+    pub ppl_err: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KldRun {
+    pub stats: KldStats,
+    /// What the quant was compared against, in words.
+    pub against: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PerplexityRun {
+    pub ppl: f64,
+    pub ppl_err: f64,
+    pub n_ctx: u32,
+    pub n_chunks: u32,
+    /// Tokens available (the text's, or the base's evaluated tokens).
+    pub n_tokens: usize,
+    /// Tokens scored: `n_chunks · (n_ctx − 1 − n_ctx/2)`.
+    pub n_scored: u64,
+    pub chunks: Vec<ChunkResult>,
+    /// Wall time of the evaluation (tokenizing excluded).
+    pub seconds: f64,
+    /// The captured compact base (with [`BaseCapture::top_k`]).
+    pub base: Option<KldBase>,
+    pub kld: Option<KldRun>,
+}
+
+/// Checks that `-c` fits the model (llama-perplexity only warns; a longer context gives meaningless numbers).
+pub fn check_context(model: &Model, n_ctx: u32) -> Result<()> {
+    let train = model.n_ctx_train();
+    if train > 0 && n_ctx > train {
+        bail!(
+            "{}: -c {n_ctx} is larger than the model's training context ({train} tokens)",
+            model.path().display()
+        );
+    }
+    Ok(())
+}
+
+/// The chunks a text of `n_tokens` gives, or why it is too short.
+pub fn plan_text(n_tokens: usize, opts: &PerplexityOptions) -> Result<ChunkPlan> {
+    let n_ctx = opts.n_ctx as usize;
+    if opts.n_chunks == Some(0) {
+        bail!("--chunks must be at least 1");
+    }
+    if n_tokens < 2 * n_ctx {
+        bail!(
+            "the text tokenizes to only {n_tokens} tokens; perplexity with -c {n_ctx} needs at least {} (two chunks)",
+            2 * n_ctx
+        );
+    }
+    let max = n_tokens / n_ctx;
+    let n_chunk = opts.n_chunks.map_or(max, |c| (c as usize).min(max));
+    ChunkPlan::new(opts.n_ctx, opts.n_batch, n_chunk)
+}
+
+/// Plan for a stored base: its `n_ctx` and chunk count, which the options must not contradict.
+fn plan_stored(
+    what: &str,
+    n_ctx: u32,
+    n_chunk: u32,
+    opts: &PerplexityOptions,
+) -> Result<ChunkPlan> {
+    if opts.n_ctx != n_ctx {
+        bail!("{what} was computed with -c {n_ctx}, but this run uses -c {}; use the same context size", opts.n_ctx);
+    }
+    if let Some(c) = opts.n_chunks.filter(|&c| c != n_chunk) {
+        bail!("{what} holds {n_chunk} chunks, but this run asks for --chunks {c}; use the same (or leave --chunks out)");
+    }
+    ChunkPlan::new(n_ctx, opts.n_batch, n_chunk as usize)
+}
+
+enum Scorer<'a> {
+    Plain,
+    Capture {
+        base: Option<Box<KldBase>>,
+        writer: Option<LlamaLogitsWriter>,
+    },
+    Compact(&'a KldBase),
+    Llama(LlamaLogitsReader, Vec<u16>),
+    Full(ChunkRunner<'a>),
+}
+
+/// Runs the model over the chunks of `eval` and scores them. `progress` is called after every chunk.
+pub fn perplexity(
+    model: &Model,
+    eval: Eval<'_>,
+    opts: &PerplexityOptions,
+    progress: &mut dyn FnMut(&ChunkProgress),
+) -> Result<PerplexityRun> {
+    let t0 = Instant::now();
+    check_context(model, opts.n_ctx)?;
+    let (tokens, plan, mut scorer, against): (Cow<[Token]>, ChunkPlan, Scorer, Option<String>) =
+        match eval {
+            Eval::Text { tokens, capture } => {
+                let plan = plan_text(tokens.len(), opts)?;
+                let used = &tokens[..plan.n_chunk * plan.n_ctx];
+                let (n_ctx, n_chunk) = (opts.n_ctx, plan.n_chunk as u32);
+                let base = capture.top_k.map(|k| {
+                    KldBase::new(model, used, n_ctx, n_chunk, k.max(1), capture.tail_samples)
+                });
+                let writer = match capture.llama_file {
+                    Some(p) => Some(LlamaLogitsWriter::create(
+                        p,
+                        n_ctx,
+                        model.n_vocab(),
+                        n_chunk,
+                        used,
+                    )?),
+                    None => None,
+                };
+                let scorer = if base.is_none() && writer.is_none() {
+                    Scorer::Plain
+                } else {
+                    Scorer::Capture {
+                        base: base.map(Box::new),
+                        writer,
+                    }
+                };
+                (Cow::Borrowed(tokens), plan, scorer, None)
+            }
+            Eval::AgainstBase(base) => {
+                base.check_model(model)?;
+                let m = &base.meta;
+                let what = format!("the KL-divergence base (of {})", m.model);
+                let plan = plan_stored(&what, m.n_ctx, m.n_chunk, opts)?;
+                let against = format!("compact base of {} (top {} tokens)", m.model, m.top_k);
+                (
+                    Cow::Borrowed(base.tokens()),
+                    plan,
+                    Scorer::Compact(base),
+                    Some(against),
+                )
+            }
+            Eval::AgainstLlamaFile(path) => {
+                let mut reader = LlamaLogitsReader::open(path)?;
+                if reader.n_vocab != model.n_vocab() {
+                    bail!(
+                        "{}: vocabulary of {} tokens, but the llama.cpp logits file {} has {}; compare models of the same vocabulary",
+                        model.path().display(),
+                        model.n_vocab(),
+                        path.display(),
+                        reader.n_vocab
+                    );
+                }
+                let what = path.display().to_string();
+                let plan = plan_stored(&what, reader.n_ctx, reader.n_chunk, opts)?;
+                let tokens = Cow::Owned(std::mem::take(&mut reader.tokens));
+                let against = format!("llama.cpp logits file {}", path.display());
+                (
+                    tokens,
+                    plan,
+                    Scorer::Llama(reader, Vec::new()),
+                    Some(against),
+                )
+            }
+            Eval::AgainstModel { tokens, base } => {
+                check_same_vocab(model, base)?;
+                let plan = plan_text(tokens.len(), opts)?;
+                let runner = ChunkRunner::new(base, &plan, opts.n_threads)?;
+                let against = format!("{} (full vocabulary)", base.path().display());
+                (
+                    Cow::Borrowed(tokens),
+                    plan,
+                    Scorer::Full(runner),
+                    Some(against),
+                )
+            }
+        };
+    let tokens: &[Token] = &tokens;
+    let mut runner = ChunkRunner::new(model, &plan, opts.n_threads)?;
+    let n_scored_chunk = plan.scored_per_chunk();
+    let mut nll_sum = 0.0f64;
+    let mut nll2_sum = 0.0f64;
+    let mut count = 0u64;
+    let mut acc = match scorer {
+        Scorer::Llama(..) => KldAccumulator::llama_compatible(),
+        _ => KldAccumulator::default(),
+    };
+    let mut chunks = Vec::with_capacity(plan.n_chunk);
+    for (i, n_seq) in plan.groups() {
+        runner.eval(tokens, i, n_seq)?;
+        if let Scorer::Full(base_runner) = &mut scorer {
+            base_runner.eval(tokens, i, n_seq)?;
+        }
+        for seq in 0..n_seq {
+            let c = i + seq;
+            let rows = runner.rows(seq)?;
+            let from = c * plan.n_ctx + plan.first + 1;
+            let targets = &tokens[from..from + n_scored_chunk];
+            let per_token = score_chunk(&mut scorer, &rows, targets, seq, c * n_scored_chunk)?;
+            let (mut c_sum, mut c_kld, mut c_base, mut c_same) = (0.0, 0.0, 0.0, 0u64);
+            for (nll, kld) in &per_token {
+                nll_sum += nll;
+                nll2_sum += nll * nll;
+                c_sum += nll;
+                count += 1;
+                if let Some(t) = kld {
+                    acc.add(t);
+                    c_kld += t.kld;
+                    c_base += t.nll_base;
+                    c_same += t.same_top as u64;
+                }
+            }
+            let n = per_token.len() as f64;
+            let (ppl, ppl_err) = ppl_and_err(nll_sum, nll2_sum, count);
+            let chunk = ChunkResult {
+                chunk: c as u32 + 1,
+                ppl,
+                ppl_chunk: (c_sum / n).exp(),
+                nll: c_sum / n,
+                kld: against.as_ref().map(|_| ChunkKld {
+                    kld: c_kld / n,
+                    ln_ppl_ratio: (c_sum - c_base) / n,
+                    same_top: c_same as f64 / n,
+                    running: acc.running(),
+                }),
+            };
+            progress(&ChunkProgress {
+                done: c as u32 + 1,
+                total: plan.n_chunk as u32,
+                chunk: &chunk,
+                ppl_err,
+            });
+            chunks.push(chunk);
+        }
+    }
+    let (ppl, ppl_err) = ppl_and_err(nll_sum, nll2_sum, count);
+    let base = match scorer {
+        Scorer::Capture { base, writer, .. } => {
+            if let Some(w) = writer {
+                w.finish()?;
+            }
+            base.map(|mut b| {
+                b.meta.ppl = ppl;
+                b.meta.ppl_err = ppl_err;
+                *b
+            })
+        }
+        _ => None,
+    };
+    Ok(PerplexityRun {
+        ppl,
+        ppl_err,
+        n_ctx: plan.n_ctx as u32,
+        n_chunks: plan.n_chunk as u32,
+        n_tokens: tokens.len(),
+        n_scored: count,
+        chunks,
+        seconds: t0.elapsed().as_secs_f64(),
+        base,
+        kld: against.map(|against| KldRun {
+            stats: acc.stats(),
+            against,
+        }),
+    })
+}
+
+/// PPL = exp(mean NLL) and llama-perplexity's ± = PPL·sqrt(var(NLL)/(N−1)).
+fn ppl_and_err(sum: f64, sum2: f64, count: u64) -> (f64, f64) {
+    let n = count as f64;
+    let mean = sum / n;
+    let var = sum2 / n - mean * mean;
+    let ppl = mean.exp();
+    let err = if var > 0.0 && count > 1 {
+        (var / (n - 1.0)).sqrt() * ppl
+    } else {
+        0.0
+    };
+    (ppl, err)
+}
+
+/// Scores one chunk's rows: per token its NLL and, in comparison modes, its KL-divergence values.
+/// `seq` is the chunk's sequence in its decode group, `first_scored` the index of its first scored
+/// token over the whole run.
+fn score_chunk(
+    scorer: &mut Scorer,
+    rows: &[&[f32]],
+    targets: &[Token],
+    seq: usize,
+    first_scored: usize,
+) -> Result<Vec<(f64, Option<TokenKld>)>> {
+    let with_kld = |t: TokenKld| (t.nll, Some(t));
+    Ok(match scorer {
+        Scorer::Plain => rows
+            .par_iter()
+            .zip(targets)
+            .map(|(row, &tok)| (nll_and_prob(row, tok as usize).0, None))
+            .collect(),
+        Scorer::Capture { base, writer } => {
+            let (keep, encode) = (base.as_ref(), writer.is_some());
+            let n_vocab = rows.first().map_or(0, |r| r.len());
+            let out: Vec<(f64, Option<BaseRecord>, Option<Vec<u16>>)> = rows
+                .par_iter()
+                .zip(targets)
+                .enumerate()
+                .map(|(k, (row, &tok))| {
+                    let tok = tok as usize;
+                    let lse = LogSumExp::of(row);
+                    let index = (first_scored + k) as u64;
+                    let record = keep.map(|b| b.capture(index, row, &lse, tok));
+                    let encoded = encode.then(|| {
+                        let mut buf = vec![0u16; llama_file::row_len(n_vocab)];
+                        llama_file::encode_row(row, tok, &mut buf);
+                        buf
+                    });
+                    (-lse.log_prob(row[tok]), record, encoded)
+                })
+                .collect();
+            let mut nlls = Vec::with_capacity(out.len());
+            for (nll, record, encoded) in out {
+                if let (Some(b), Some(r)) = (base.as_mut(), record) {
+                    b.push(&r);
+                }
+                if let (Some(w), Some(e)) = (writer.as_mut(), encoded) {
+                    w.write_row(&e)?;
+                }
+                nlls.push((nll, None));
+            }
+            nlls
+        }
+        Scorer::Compact(base) => rows
+            .par_iter()
+            .zip(targets)
+            .enumerate()
+            .map(|(k, (row, &tok))| with_kld(base.compare_at(first_scored + k, row, tok as usize)))
+            .collect(),
+        Scorer::Llama(reader, buf) => {
+            reader.read_chunk(buf)?;
+            let nv = llama_file::row_len(reader.n_vocab);
+            rows.par_iter()
+                .zip(targets)
+                .zip(buf.par_chunks_exact(nv))
+                .map(|((row, &tok), base)| {
+                    with_kld(llama_file::compare_row(row, base, tok as usize))
+                })
+                .collect()
+        }
+        Scorer::Full(base_runner) => {
+            let base_rows = base_runner.rows(seq)?;
+            rows.par_iter()
+                .zip(&base_rows)
+                .zip(targets)
+                .map(|((row, base), &tok)| with_kld(compare_full(base, row, tok as usize)))
+                .collect()
+        }
+    })
+}
+
+/// Exact full-vocabulary comparison of one position.
+pub fn compare_full(base: &[f32], quant: &[f32], token: usize) -> TokenKld {
+    let (bl, ql) = (LogSumExp::of(base), LogSumExp::of(quant));
+    let nll = -ql.log_prob(quant[token]);
+    let nll_base = -bl.log_prob(base[token]);
+    TokenKld {
+        nll,
+        nll_base,
+        kld: kld_full(base, &bl, quant, &ql),
+        p_diff: (-nll).exp() - (-nll_base).exp(),
+        same_top: bl.argmax == ql.argmax,
+    }
+}
+
+/// Two models are comparable token by token only with the same vocabulary.
+pub fn check_same_vocab(model: &Model, base: &Model) -> Result<()> {
+    if model.n_vocab() != base.n_vocab() {
+        bail!(
+            "{}: vocabulary of {} tokens, but the base {} has {}; KL-divergence needs the same vocabulary",
+            model.path().display(),
+            model.n_vocab(),
+            base.path().display(),
+            base.n_vocab()
+        );
+    }
+    if super::kld_base::vocab_fingerprint(model) != super::kld_base::vocab_fingerprint(base) {
+        bail!(
+            "{}: same vocabulary size as the base {} but different tokens; KL-divergence needs the same vocabulary",
+            model.path().display(),
+            base.path().display()
+        );
+    }
+    Ok(())
+}
+
+/// Tokens of `text` must start with the base's evaluated tokens for a comparison to be meaningful.
+pub fn check_tokens_match(text_tokens: &[Token], base_tokens: &[Token]) -> Result<()> {
+    let n = base_tokens.len();
+    if text_tokens.len() < n || text_tokens[..n] != *base_tokens {
+        let at = text_tokens
+            .iter()
+            .zip(base_tokens)
+            .position(|(a, b)| a != b)
+            .unwrap_or(text_tokens.len().min(n));
+        return Err(anyhow::anyhow!(
+            "the text does not give the base's tokens (first difference at token {at}); use the text the base was computed from"
+        ))
+        .context("text and KL-divergence base differ");
+    }
+    Ok(())
+}

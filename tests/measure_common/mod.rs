@@ -1,0 +1,87 @@
+//! Helpers shared by the measure tests: quantized fixtures, the evaluation text, running both tools.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::common;
+
+/// The F16 baseline quantized to `ty` by mpt-gguf (made once per build).
+pub fn quant(ty: &str) -> PathBuf {
+    let f16 = common::model_f16();
+    common::fixture(&format!("smollm2-{}.gguf", ty.to_lowercase()), |out| {
+        let st = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
+            .arg("quantize")
+            .arg(&f16)
+            .arg(out)
+            .arg(ty)
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "quantizing to {ty} failed: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    })
+}
+
+pub fn wikitext() -> PathBuf {
+    common::shared_data("wikitext-2/wiki.test.raw")
+}
+
+static HEAVY: Mutex<()> = Mutex::new(());
+
+/// One model evaluation at a time: the tests of a binary run in parallel threads, and two llama.cpp
+/// processes with busy-waiting OpenMP threads on the same cores slow each other down many times over.
+pub fn heavy() -> MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn mpt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs a llama.cpp tool; fails the test with its output when it fails.
+pub fn reference(tool: &str, args: &[&str]) -> String {
+    let out = Command::new(common::require_reference(tool))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{tool} {args:?} failed:\n{text}");
+    text
+}
+
+/// stdout of a successful mpt-gguf run (fails the test with stderr otherwise).
+pub fn mpt_ok(args: &[&str]) -> String {
+    let out = mpt(args);
+    assert!(
+        out.status.success(),
+        "mpt-gguf {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Asserts that `ours` equals `theirs` (a printed value) to `digits` significant digits: they differ by
+/// less than half a unit in that digit.
+pub fn assert_significant(what: &str, ours: f64, theirs: f64, digits: i32) {
+    let magnitude = theirs.abs().log10().floor() as i32;
+    let half_unit = 0.5 * 10f64.powi(magnitude - digits + 1);
+    assert!(
+        (ours - theirs).abs() < half_unit,
+        "{what}: ours {ours} vs llama.cpp {theirs} differ in the first {digits} significant digits"
+    );
+}
