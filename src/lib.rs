@@ -11,4 +11,5 @@ pub mod prune;
 pub mod quant;
 pub mod report;
 pub mod results;
+pub mod sweep;
 pub mod util;

@@ -10,6 +10,7 @@ mod perplexity;
 mod plot;
 mod prune;
 mod quantize;
+mod sweep;
 mod table;
 mod types;
 
@@ -25,6 +26,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// The bit-width ladder in one command: quantize to every rung, measure each, report.
+    Sweep(sweep::SweepArgs),
     /// Read a GGUF file natively and summarise it: types, sizes, bits per weight.
     Inspect(inspect::InspectArgs),
     /// List every quantization type the bundled llama.cpp can make.
@@ -49,6 +52,7 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Sweep(args) => sweep::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Types(args) => types::run(args),
         Command::Quantize(args) => quantize::run(args),

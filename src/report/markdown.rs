@@ -2,6 +2,7 @@
 //! failed rungs, and the settings and provenance each number came from.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use crate::results::SweepResults;
 
@@ -140,6 +141,7 @@ pub fn report_md(
     fits: &[PhaseFit],
     charts: &Rendered,
     opts: &ReportOptions,
+    report_dir: &Path,
 ) -> String {
     let names = data::model_names(results);
     let mut s = String::new();
@@ -158,16 +160,13 @@ pub fn report_md(
 
     s.push_str("\n## Charts\n\n");
     for c in &charts.charts {
-        let file = c
-            .png
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let svg = c
-            .svg
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let relative = |p: &Path| {
+            p.strip_prefix(report_dir)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .replace('\\', "/")
+        };
+        let (file, svg) = (relative(&c.png), relative(&c.svg));
         let _ = writeln!(
             s,
             "### {}\n\n![{}]({file})\n\n[SVG]({svg})\n",

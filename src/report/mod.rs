@@ -26,6 +26,7 @@ pub use table5::Table5;
 pub const RESULTS_CSV: &str = "results.csv";
 pub const TABLE5_CSV: &str = "table5.csv";
 pub const REPORT_MD: &str = "report.md";
+pub const CHARTS_DIR: &str = "charts";
 
 /// Everything with the default options: `results.csv`, `table5.csv`, charts (PNG and SVG),
 /// `report.md`. Returns the files written.
@@ -52,8 +53,9 @@ pub fn render_all_with(
     crate::util::write_atomic(&table_path, &Table5::build(results, opts).to_csv()?)?;
     written.push(table_path);
 
-    let rendered = charts::render_charts(results, &fits, out_dir, opts)?;
-    let md = markdown::report_md(results, &fits, &rendered, opts);
+    // Charts in their own folder; report.md links them relative to itself.
+    let rendered = charts::render_charts(results, &fits, &out_dir.join(CHARTS_DIR), opts)?;
+    let md = markdown::report_md(results, &fits, &rendered, opts, out_dir);
     written.extend(rendered.files());
 
     let md_path = out_dir.join(REPORT_MD);

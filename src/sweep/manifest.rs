@@ -8,6 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::prune::BlockScores;
 use crate::results::{RungResult, SweepResults};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -22,14 +23,39 @@ pub struct Manifest {
     pub fingerprint_inputs: Vec<(String, String)>,
     /// Rung names in the order they run.
     pub plan: Vec<String>,
-    /// Importance matrix used by the rungs that need one (path inside OUT_DIR or the user's file).
+    /// Importance matrix computed by this sweep (file name inside OUT_DIR).
     pub imatrix: Option<String>,
-    /// Saved base for KL-divergence, inside OUT_DIR.
+    /// Saved base for KL-divergence (file name inside OUT_DIR).
     pub kld_base: Option<String>,
+    /// Block influence of the base, for depth-pruning levels.
+    #[serde(default)]
+    pub block_scores: Option<BlockScores>,
     pub results: SweepResults,
+    /// Said once to the user when the manifest is opened; not saved.
+    #[serde(skip)]
+    pub warning: Option<String>,
 }
 
 impl Manifest {
+    pub fn new(
+        fingerprint: String,
+        fingerprint_inputs: Vec<(String, String)>,
+        plan: Vec<String>,
+        results: SweepResults,
+    ) -> Self {
+        Self {
+            manifest_version: MANIFEST_VERSION,
+            fingerprint,
+            fingerprint_inputs,
+            plan,
+            imatrix: None,
+            kld_base: None,
+            block_scores: None,
+            results,
+            warning: None,
+        }
+    }
+
     pub fn path(dir: &Path) -> PathBuf {
         dir.join(MANIFEST_FILE)
     }
@@ -39,11 +65,21 @@ impl Manifest {
         if !path.exists() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
-        let m: Manifest = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a mpt-gguf sweep manifest (delete the folder or pick another -o)", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        let m: Manifest = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{}: not a mpt-gguf sweep manifest (delete the folder or pick another -o)",
+                path.display()
+            )
+        })?;
         if m.manifest_version != MANIFEST_VERSION {
-            bail!("{}: manifest version {} is not {}", path.display(), m.manifest_version, MANIFEST_VERSION);
+            bail!(
+                "{}: manifest version {} is not {}",
+                path.display(),
+                m.manifest_version,
+                MANIFEST_VERSION
+            );
         }
         Ok(Some(m))
     }
@@ -53,19 +89,67 @@ impl Manifest {
         crate::util::write_atomic(&Self::path(dir), &json)
     }
 
+    pub fn take_warning(&mut self) -> Option<String> {
+        self.warning.take()
+    }
+
     pub fn finished(&self, rung: &str) -> Option<&RungResult> {
-        self.results.rungs.iter().find(|r| r.rung == rung && r.error.is_none())
+        self.results
+            .rungs
+            .iter()
+            .find(|r| r.rung == rung && r.error.is_none())
     }
 
     /// Records a rung's result, replacing an earlier attempt of the same rung, in plan order.
     pub fn record(&mut self, result: RungResult) {
         self.results.rungs.retain(|r| r.rung != result.rung);
         self.results.rungs.push(result);
-        let order = |name: &str| self.plan.iter().position(|p| p == name).unwrap_or(usize::MAX);
+        let order = |name: &str| {
+            self.plan
+                .iter()
+                .position(|p| p == name)
+                .unwrap_or(usize::MAX)
+        };
         let mut rungs = std::mem::take(&mut self.results.rungs);
         rungs.sort_by_key(|r| order(&r.rung));
         self.results.rungs = rungs;
     }
+}
+
+/// Removes what an earlier sweep left in `dir` (for `--force`): manifest, saved base, imatrix,
+/// model files, rendered results. Other files are the user's and stay.
+pub fn clear_sweep_files(dir: &Path) -> Result<()> {
+    let ours = |name: &str| {
+        matches!(
+            name,
+            MANIFEST_FILE
+                | "base.kld"
+                | "imatrix.gguf"
+                | "results.json"
+                | "results.csv"
+                | "table5.csv"
+                | "report.md"
+        ) || (name.ends_with(".gguf")
+            && (name.starts_with("model-")
+                || name.starts_with("pruned-")
+                || name.starts_with("imatrix-")))
+    };
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if ours(&name) {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("{}: cannot remove", entry.path().display()))?;
+        }
+    }
+    let charts = dir.join("charts");
+    if charts.is_dir() {
+        std::fs::remove_dir_all(&charts)
+            .with_context(|| format!("{}: cannot remove", charts.display()))?;
+    }
+    Ok(())
 }
 
 /// Fingerprint of (name, value) pairs; the pairs are kept to explain a mismatch.
@@ -104,11 +188,58 @@ mod tests {
 
     #[test]
     fn fingerprint_changes_with_any_input() {
-        let a = vec![("n_ctx".to_string(), "512".to_string()), ("text".to_string(), "abc".to_string())];
+        let a = vec![
+            ("n_ctx".to_string(), "512".to_string()),
+            ("text".to_string(), "abc".to_string()),
+        ];
         let mut b = a.clone();
         b[0].1 = "1024".into();
         assert_ne!(fingerprint(&a), fingerprint(&b));
         assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
         assert_eq!(describe_changes(&a, &b), "n_ctx: 512 -> 1024");
+    }
+
+    #[test]
+    fn record_keeps_plan_order_and_replaces_retries() {
+        let mut m = Manifest::new(
+            "fp".into(),
+            vec![],
+            vec!["Q8_0".into(), "Q4_K_M".into(), "Q2_K".into()],
+            SweepResults::default(),
+        );
+        m.record(RungResult::new("Q2_K", "Q2_K"));
+        let mut failed = RungResult::new("Q8_0", "Q8_0");
+        failed.error = Some("boom".into());
+        m.record(failed);
+        assert!(
+            m.finished("Q8_0").is_none(),
+            "a failed rung is not finished"
+        );
+        m.record(RungResult::new("Q8_0", "Q8_0"));
+        let names: Vec<&str> = m.results.rungs.iter().map(|r| r.rung.as_str()).collect();
+        assert_eq!(names, ["Q8_0", "Q2_K"]);
+        assert!(m.finished("Q8_0").is_some());
+    }
+
+    #[test]
+    fn clearing_keeps_the_users_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "manifest.json",
+            "base.kld",
+            "model-Q4_K_M.gguf",
+            "notes.txt",
+            "my.gguf",
+        ] {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("charts")).unwrap();
+        clear_sweep_files(dir.path()).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["my.gguf", "notes.txt"]);
     }
 }

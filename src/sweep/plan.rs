@@ -1,20 +1,131 @@
-//! Which rungs a sweep measures, in which order, and what they need.
+//! Which rungs a sweep measures, in which order, and what they need. With `--prune`, the plan is a
+//! grid: every pruning level (and no pruning) crossed with every quantization type.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Context as _, Result};
 
+use crate::prune::{NmPattern, PruneMethod};
 use crate::quant::types::{self, QuantType, LADDERS};
+
+/// One pruning level of the grid, before it is tied to files (calibration text, imatrix).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PruneLevel {
+    /// Zero this fraction of every row of the block matrices.
+    Sparsity(PruneMethod, f64),
+    /// Zero `n` of every `m` consecutive weights.
+    Pattern(PruneMethod, NmPattern),
+    /// Remove this many blocks, the least important by block influence on the calibration text.
+    DropBlocks(u32),
+}
+
+impl PruneLevel {
+    /// The suffix of grid rung names; matches `PruneSpec::label` for the same pruning.
+    pub fn label(&self) -> String {
+        match self {
+            PruneLevel::Sparsity(m, p) => format!("{m}-{p}"),
+            PruneLevel::Pattern(m, pat) => format!("{m}-{pat}"),
+            PruneLevel::DropBlocks(n) => format!("drop-{n}"),
+        }
+    }
+
+    pub fn method(&self) -> String {
+        match self {
+            PruneLevel::Sparsity(m, _) | PruneLevel::Pattern(m, _) => m.to_string(),
+            PruneLevel::DropBlocks(_) => "depth".into(),
+        }
+    }
+
+    /// Sparsity fraction, or number of removed blocks for depth pruning.
+    pub fn level(&self) -> f64 {
+        match self {
+            PruneLevel::Sparsity(_, p) => *p,
+            PruneLevel::Pattern(_, pat) => pat.fraction(),
+            PruneLevel::DropBlocks(n) => *n as f64,
+        }
+    }
+
+    pub fn needs_imatrix(&self) -> bool {
+        matches!(
+            self,
+            PruneLevel::Sparsity(PruneMethod::Wanda, _)
+                | PruneLevel::Pattern(PruneMethod::Wanda, _)
+        )
+    }
+}
+
+/// Parses one `--prune METHOD=LEVELS` value: `magnitude=0.1,0.3,0.5`, `wanda=0.5,2:4`, `depth=2,4`.
+/// Level 0 (no pruning) is always part of the grid and need not be listed.
+pub fn parse_prune(arg: &str) -> Result<Vec<PruneLevel>> {
+    let (method, levels) = arg.split_once('=').with_context(|| {
+        format!("--prune '{arg}': expected METHOD=LEVELS, e.g. magnitude=0.1,0.3,0.5 or wanda=2:4 or depth=2,4")
+    })?;
+    let mut out = Vec::new();
+    for level in levels.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+        let parsed = match method.trim() {
+            "depth" => {
+                let n: u32 = level.parse().with_context(|| {
+                    format!("--prune '{arg}': '{level}' is not a number of blocks")
+                })?;
+                (n > 0).then_some(PruneLevel::DropBlocks(n))
+            }
+            m @ ("magnitude" | "wanda") => {
+                let method = if m == "wanda" {
+                    PruneMethod::Wanda
+                } else {
+                    PruneMethod::Magnitude
+                };
+                if level.contains(':') {
+                    let pat: NmPattern =
+                        level.parse().with_context(|| format!("--prune '{arg}'"))?;
+                    Some(PruneLevel::Pattern(method, pat))
+                } else {
+                    let p: f64 = level.parse().with_context(|| {
+                        format!("--prune '{arg}': '{level}' is not a sparsity (0 <= p < 1) or an N:M pattern")
+                    })?;
+                    ensure!(
+                        (0.0..1.0).contains(&p),
+                        "--prune '{arg}': sparsity {p} is outside [0, 1)"
+                    );
+                    (p > 0.0).then_some(PruneLevel::Sparsity(method, p))
+                }
+            }
+            other => {
+                bail!("--prune '{arg}': unknown method '{other}' (one of: magnitude, wanda, depth)")
+            }
+        };
+        out.extend(parsed);
+    }
+    ensure!(
+        !levels.trim().is_empty(),
+        "--prune '{arg}': no levels given"
+    );
+    Ok(out)
+}
+
+/// One measured model of the sweep.
+#[derive(Debug, Clone)]
+pub struct Rung {
+    /// Unique name: the type (`Q4_K_M`), with the pruning appended in a grid (`Q4_K_M+wanda-0.5`).
+    pub name: String,
+    pub qtype: &'static QuantType,
+    pub prune: Option<PruneLevel>,
+}
 
 #[derive(Debug, Clone)]
 pub struct SweepPlan {
-    /// Rungs from the most bits to the fewest: quality degrades gently first, then collapses.
-    pub rungs: Vec<&'static QuantType>,
+    /// Grouped by pruning level (unpruned first, so one pruned model serves its whole group), then
+    /// from the most bits to the fewest: quality degrades gently first, then collapses.
+    pub rungs: Vec<Rung>,
 }
 
 impl SweepPlan {
-    /// From `--types A,B,...` if given, else the named `--ladder` (default `table5`).
-    pub fn new(ladder: Option<&str>, type_list: &[String]) -> Result<Self> {
-        let mut rungs: Vec<&'static QuantType> = if !type_list.is_empty() {
-            type_list.iter().map(|n| types::parse(n.trim())).collect::<Result<_>>()?
+    /// From `--types A,B,...` if given, else the named `--ladder` (default `table5`), crossed with
+    /// the pruning levels (none: a plain ladder).
+    pub fn new(ladder: Option<&str>, type_list: &[String], prune: &[PruneLevel]) -> Result<Self> {
+        let mut qtypes: Vec<&'static QuantType> = if !type_list.is_empty() {
+            type_list
+                .iter()
+                .map(|n| types::parse(n.trim()))
+                .collect::<Result<_>>()?
         } else {
             let name = ladder.unwrap_or("table5");
             match types::ladder(name) {
@@ -23,17 +134,51 @@ impl SweepPlan {
             }
         };
         let mut seen = std::collections::HashSet::new();
-        rungs.retain(|t| seen.insert(t.name));
-        rungs.sort_by(|a, b| b.nominal_bpw().total_cmp(&a.nominal_bpw()).then(a.name.cmp(b.name)));
+        qtypes.retain(|t| seen.insert(t.name));
+        qtypes.sort_by(|a, b| {
+            b.nominal_bpw()
+                .total_cmp(&a.nominal_bpw())
+                .then(a.name.cmp(b.name))
+        });
+        let mut levels: Vec<Option<PruneLevel>> = vec![None];
+        for level in prune {
+            if !levels.iter().flatten().any(|l| l == level) {
+                levels.push(Some(level.clone()));
+            }
+        }
+        let mut rungs = Vec::new();
+        for level in &levels {
+            for &qtype in &qtypes {
+                let name = match level {
+                    None => qtype.name.to_string(),
+                    Some(l) => format!("{}+{}", qtype.name, l.label()),
+                };
+                rungs.push(Rung {
+                    name,
+                    qtype,
+                    prune: level.clone(),
+                });
+            }
+        }
         Ok(Self { rungs })
     }
 
+    /// Whether some rung needs an importance matrix of the base model (IQ types, Wanda).
     pub fn needs_imatrix(&self) -> bool {
-        self.rungs.iter().any(|t| t.needs_imatrix)
+        self.rungs
+            .iter()
+            .any(|r| r.qtype.needs_imatrix || r.prune.as_ref().is_some_and(|p| p.needs_imatrix()))
+    }
+
+    /// Whether some rung removes blocks chosen by importance (needs the calibration text).
+    pub fn needs_block_scores(&self) -> bool {
+        self.rungs
+            .iter()
+            .any(|r| matches!(r.prune, Some(PruneLevel::DropBlocks(_))))
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.rungs.iter().map(|t| t.name.to_string()).collect()
+        self.rungs.iter().map(|r| r.name.clone()).collect()
     }
 }
 
@@ -43,17 +188,67 @@ mod tests {
 
     #[test]
     fn default_is_table5_high_to_low() {
-        let p = SweepPlan::new(None, &[]).unwrap();
-        assert_eq!(p.names(), ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "IQ1_M"]);
+        let p = SweepPlan::new(None, &[], &[]).unwrap();
+        assert_eq!(
+            p.names(),
+            ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "IQ1_M"]
+        );
         assert!(p.needs_imatrix());
     }
 
     #[test]
     fn explicit_types_dedup_and_validate() {
-        let p = SweepPlan::new(Some("k"), &["q4_k_m".into(), "Q4_K".into(), "Q8_0".into()]).unwrap();
+        let p = SweepPlan::new(
+            Some("k"),
+            &["q4_k_m".into(), "Q4_K".into(), "Q8_0".into()],
+            &[],
+        )
+        .unwrap();
         assert_eq!(p.names(), ["Q8_0", "Q4_K_M"]);
         assert!(!p.needs_imatrix());
-        assert!(SweepPlan::new(None, &["Q9_K".into()]).is_err());
-        assert!(SweepPlan::new(Some("nope"), &[]).unwrap_err().to_string().contains("table5"));
+        assert!(SweepPlan::new(None, &["Q9_K".into()], &[]).is_err());
+        let e = SweepPlan::new(Some("nope"), &[], &[]).unwrap_err();
+        assert!(e.to_string().contains("table5"));
+    }
+
+    #[test]
+    fn prune_grid_crosses_levels_with_types() {
+        let mut levels = parse_prune("wanda=0.5,2:4").unwrap();
+        levels.extend(parse_prune("depth=0,2").unwrap());
+        assert_eq!(levels.len(), 3, "level 0 is implied, not repeated");
+        let p = SweepPlan::new(None, &["Q8_0".into(), "Q4_K_M".into()], &levels).unwrap();
+        assert_eq!(
+            p.names(),
+            [
+                "Q8_0",
+                "Q4_K_M",
+                "Q8_0+wanda-0.5",
+                "Q4_K_M+wanda-0.5",
+                "Q8_0+wanda-2:4",
+                "Q4_K_M+wanda-2:4",
+                "Q8_0+drop-2",
+                "Q4_K_M+drop-2"
+            ]
+        );
+        assert!(p.needs_imatrix(), "Wanda needs activation statistics");
+        assert!(p.needs_block_scores());
+        assert_eq!(levels[1].level(), 0.5);
+        assert_eq!(levels[2].method(), "depth");
+    }
+
+    #[test]
+    fn bad_prune_values_say_what_is_wrong() {
+        for (arg, want) in [
+            ("magnitude", "METHOD=LEVELS"),
+            ("magnitude=1.2", "outside [0, 1)"),
+            ("magnitude=abc", "not a sparsity"),
+            ("wanda=4:2", "below M"),
+            ("depth=x", "number of blocks"),
+            ("random=0.5", "unknown method"),
+            ("depth=", "no levels"),
+        ] {
+            let e = format!("{:#}", parse_prune(arg).unwrap_err());
+            assert!(e.contains(want), "{arg}: {e}");
+        }
     }
 }

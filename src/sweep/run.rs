@@ -1,106 +1,60 @@
-//! Runs a sweep: validate, importance matrix, base, then every rung (quantize, measure, record).
+//! Runs a sweep: validate, importance matrix, base, then every rung (prune, quantize, measure,
+//! record), then render. Each finished rung is in the manifest before the next starts.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 
+use super::config::SweepConfig;
+use super::events::{Observer, SweepEvent};
 use super::manifest::{self, Manifest};
-use super::plan::SweepPlan;
-use crate::engine::{self, Model, ModelOptions, Token};
-use crate::gguf::GgufFile;
-use crate::measure::{self, Eval, KldBase, PerplexityOptions};
+use super::plan::{PruneLevel, Rung};
+use super::prepare::{self, PrunedSource};
+use super::rung::{self, Shared};
+use crate::engine::Model;
+use crate::gguf::{GgufFile, Summary};
+use crate::measure::KldBase;
 use crate::quant::quantize::{quantize_file, QuantizeOptions};
-use crate::quant::types::QuantType;
-use crate::results::{ModelInfo, Provenance, RungResult, Settings, SweepResults, Timings};
+use crate::quant::types;
+use crate::results::{ModelInfo, Provenance, PruneInfo, RungResult, Settings, SweepResults};
 
-#[derive(Debug, Clone)]
-pub struct BenchSettings {
-    pub n_prompt: u32,
-    pub n_gen: u32,
-    pub reps: u32,
-}
+pub const KLD_BASE_FILE: &str = "base.kld";
 
-#[derive(Debug, Clone)]
-pub struct SweepConfig {
-    pub model: PathBuf,
-    pub out_dir: PathBuf,
-    pub plan: SweepPlan,
-    /// Evaluation text for perplexity and KL-divergence.
-    pub text: PathBuf,
-    /// Calibration text for the importance matrix.
-    pub calib: Option<PathBuf>,
-    /// A ready importance matrix instead of computing one.
-    pub imatrix: Option<PathBuf>,
-    pub imatrix_chunks: Option<u32>,
-    pub n_ctx: u32,
-    pub n_batch: u32,
-    pub n_chunks: Option<u32>,
-    pub n_threads: u32,
-    pub n_gpu_layers: u32,
-    /// None: skip the throughput benchmark.
-    pub bench: Option<BenchSettings>,
-    pub keep_models: bool,
-    pub force: bool,
-    pub allow_requantize: bool,
-}
-
-/// What the sweep tells its caller (the CLI draws progress bars from these).
-pub enum SweepEvent<'a> {
-    Stage(&'a str),
-    /// Progress within a stage: done, total, unit, message.
-    Progress(u64, u64, &'a str, String),
-    RungStart { index: usize, total: usize, rung: &'a str },
-    RungDone(&'a RungResult),
-    RungSkipped(&'a str),
-    Warning(String),
-}
-
-pub type Observer<'a> = &'a mut dyn FnMut(SweepEvent<'_>);
-
-/// The name the F16/BF16/F32 input is filed under in the ladder.
-fn base_rung_name(file: &GgufFile) -> &'static str {
-    let mut f16 = 0u64;
-    let mut bf16 = 0u64;
-    let mut f32 = 0u64;
+/// The type name the unquantized input is filed under in the ladder.
+fn base_type_name(file: &GgufFile) -> &'static str {
+    let mut by_type = [0u64; 3];
     for t in file.tensors().iter().filter(|t| t.dims.len() >= 2) {
-        match t.ggml_type.name() {
-            "f16" => f16 += t.n_elements(),
-            "bf16" => bf16 += t.n_elements(),
-            "f32" => f32 += t.n_elements(),
+        match t.ggml_type.ggml_name() {
+            "f16" => by_type[0] += t.n_elements(),
+            "bf16" => by_type[1] += t.n_elements(),
+            "f32" => by_type[2] += t.n_elements(),
             _ => {}
         }
     }
-    if bf16 > f16 && bf16 > f32 {
-        "BF16"
-    } else if f32 > f16 {
-        "F32"
-    } else {
-        "F16"
+    match by_type.iter().enumerate().max_by_key(|(_, n)| **n) {
+        Some((1, n)) if *n > 0 => "BF16",
+        Some((2, n)) if *n > 0 => "F32",
+        _ => "F16",
     }
 }
 
 pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
     on(SweepEvent::Stage("validating the input"));
     let input = GgufFile::open(&cfg.model)?;
-    if let Some(t) = input.tensors().iter().find(|t| t.dims.len() >= 2 && !t.ggml_type.is_float()) {
-        if !cfg.allow_requantize {
-            bail!(
-                "{}: already quantized (tensor {} is {}); a sweep starts from F16/BF16/F32 weights. Pass --allow-requantize to sweep it anyway (every rung then carries its rounding)",
-                cfg.model.display(),
-                t.name,
-                t.ggml_type.name()
-            );
-        }
-    }
-    let base_name = base_rung_name(&input);
-    let summary = crate::gguf::Summary::of(&input);
+    prepare::check_unquantized(cfg, &input)?;
+    let base_type = base_type_name(&input);
+    let summary = Summary::of(&input);
     drop(input);
-
-    std::fs::create_dir_all(&cfg.out_dir).with_context(|| format!("{}: cannot create the output folder", cfg.out_dir.display()))?;
-    let mut m = open_manifest(cfg, on)?;
+    let text = crate::measure::text::read_text(&cfg.text)?;
+    std::fs::create_dir_all(&cfg.out_dir)
+        .with_context(|| format!("{}: cannot create the output folder", cfg.out_dir.display()))?;
+    on(SweepEvent::Stage("hashing inputs"));
+    let mut m = open_manifest(cfg)?;
+    if let Some(w) = m.take_warning() {
+        on(SweepEvent::Warning(w));
+    }
     m.results.model = ModelInfo {
-        name: cfg.model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        name: cfg.model_name(),
         path: cfg.model.display().to_string(),
         sha256: m.results.model.sha256.clone(),
         architecture: summary.architecture.clone(),
@@ -109,250 +63,269 @@ pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
     };
     m.save(&cfg.out_dir)?;
 
-    on(SweepEvent::Stage("tokenizing the evaluation text"));
-    let text = measure::text::read_text(&cfg.text)?;
-    let model_opts = ModelOptions { n_gpu_layers: cfg.n_gpu_layers, ..Default::default() };
+    let imatrix = prepare::imatrix(cfg, &mut m, on)?;
+    let scores = prepare::block_scores(cfg, &mut m, on)?;
 
-    // Importance matrix, once, only if some rung needs it.
-    let imatrix_path = prepare_imatrix(cfg, &mut m, on)?;
-
-    // The base: perplexity (captured as the compact KL-divergence base), bench.
-    let base_file = cfg.out_dir.join("base.kld");
-    let ppl_opts = PerplexityOptions { n_ctx: cfg.n_ctx, n_batch: cfg.n_batch, n_chunks: cfg.n_chunks, n_threads: cfg.n_threads };
-    if m.results.base.is_none() || !base_file.exists() {
-        on(SweepEvent::Stage("measuring the base model"));
-        let t0 = Instant::now();
-        let model = Model::load(&cfg.model, &model_opts)?;
-        let tokens: Vec<Token> = measure::text::tokenize(&model, &text)?;
-        let run = measure::perplexity(
-            &model,
-            Eval::Text { tokens: &tokens, capture: measure::BaseCapture { top_k: Some(measure::DEFAULT_TOP_K), llama_file: None } },
-            &ppl_opts,
-            &mut |p| on(SweepEvent::Progress(p.done as u64, p.total as u64, "chunks", format!("PPL {:.4}", p.chunk.ppl))),
-        )?;
-        let base = run.base.as_ref().context("the base run kept no KL-divergence base")?;
-        base.save(&base_file)?;
-        let mut r = RungResult::new(base_name);
-        r.ftype = crate::quant::types::find(base_name).map(|t| t.ftype);
-        r.nominal_bits = crate::quant::types::find(base_name).map(|t| t.bits as f64);
+    let base_file = cfg.out_dir.join(KLD_BASE_FILE);
+    let kld_base = if m.results.base.is_some() && base_file.exists() {
+        KldBase::open(&base_file)?
+    } else {
+        let model = Model::load(&cfg.model, &rung::model_options(cfg))?;
+        on(SweepEvent::Stage("tokenizing the text"));
+        let tokens = crate::measure::text::tokenize(&model, &text)?;
+        let mut r = RungResult::new(base_type, base_type);
+        describe_type(&mut r, base_type);
         r.bpw = Some(summary.bits_per_weight);
         r.size_bytes = Some(summary.file_size);
-        r.ppl = Some(run.ppl);
-        r.ppl_err = Some(run.ppl_err);
-        r.ln_ppl_ratio = Some(0.0);
-        r.times.perplexity_s = Some(run.seconds);
-        bench_into(&model, cfg, &mut r, on)?;
-        let _ = t0;
+        r.n_params = Some(summary.parameters);
+        let base = rung::measure_base(cfg, &tokens, &model, &mut r, on)?;
+        base.save(&base_file)?;
         m.results.base = Some(r);
-        m.kld_base = Some("base.kld".into());
+        m.kld_base = Some(KLD_BASE_FILE.into());
         m.save(&cfg.out_dir)?;
-    }
-    let kld_base = KldBase::open(&base_file)?;
+        base
+    };
+    drop(text);
+    let shared = Shared {
+        kld_base: &kld_base,
+    };
 
-    let total = m.plan.len();
-    let plan: Vec<&'static QuantType> = cfg.plan.rungs.clone();
-    for (i, qtype) in plan.iter().enumerate() {
+    let total = cfg.plan.rungs.len();
+    let mut index = 0;
+    for group in groups(&cfg.plan.rungs) {
         crate::util::check_interrupted()?;
-        if m.finished(qtype.name).is_some() {
-            on(SweepEvent::RungSkipped(qtype.name));
+        let todo: Vec<&Rung> = group
+            .iter()
+            .copied()
+            .filter(|r| m.finished(&r.name).is_none())
+            .collect();
+        for done in group.iter().filter(|r| m.finished(&r.name).is_some()) {
+            index += 1;
+            on(SweepEvent::RungSkipped(&done.name));
+        }
+        if todo.is_empty() {
             continue;
         }
-        on(SweepEvent::RungStart { index: i + 1, total, rung: qtype.name });
-        let result = if qtype.name == base_name {
-            // The input itself is this rung: its numbers are the base's.
-            let mut r = m.results.base.clone().context("base result missing")?;
-            r.rung = qtype.name.to_string();
-            Ok(r)
-        } else {
-            measure_rung(cfg, qtype, imatrix_path.as_deref(), &kld_base, &ppl_opts, &model_opts, on)
-        };
-        match result {
-            Ok(r) => {
-                on(SweepEvent::RungDone(&r));
-                m.record(r);
+        // One pruned model serves every rung of its level; it goes when the level is done.
+        let level = todo[0].prune.clone();
+        let source = match &level {
+            None => None,
+            Some(level) => {
+                match prepare::pruned_source(cfg, level, imatrix.as_deref(), scores.as_ref(), on) {
+                    Ok(s) => Some(s),
+                    Err(e) if is_fatal(&e) => return Err(e),
+                    Err(e) => {
+                        for r in &todo {
+                            index += 1;
+                            on(SweepEvent::RungStart {
+                                index,
+                                total,
+                                rung: &r.name,
+                            });
+                            record_failure(cfg, &mut m, r, &e, on)?;
+                        }
+                        continue;
+                    }
+                }
             }
-            Err(e) if is_fatal(&e) => return Err(e),
-            Err(e) => {
-                let mut r = RungResult::new(qtype.name);
-                r.ftype = Some(qtype.ftype);
-                r.nominal_bits = Some(qtype.bits as f64);
-                r.error = Some(format!("{e:#}"));
-                on(SweepEvent::Warning(format!("{}: {e:#}", qtype.name)));
-                on(SweepEvent::RungDone(&r));
-                m.record(r);
+        };
+        let _remove_source = source
+            .as_ref()
+            .map(|s| RemoveOnDrop(s.path.clone(), cfg.keep_models));
+        for r in todo {
+            crate::util::check_interrupted()?;
+            index += 1;
+            on(SweepEvent::RungStart {
+                index,
+                total,
+                rung: &r.name,
+            });
+            let result = if r.prune.is_none() && r.qtype.name == base_type {
+                // The input itself is this rung: the base's numbers.
+                let mut b = m.results.base.clone().context("base result missing")?;
+                b.rung = r.name.clone();
+                Ok(b)
+            } else {
+                measure_rung(
+                    cfg,
+                    r,
+                    base_type,
+                    source.as_ref(),
+                    imatrix.as_deref(),
+                    &shared,
+                    on,
+                )
+            };
+            match result {
+                Ok(res) => {
+                    on(SweepEvent::RungDone(&res));
+                    m.record(res);
+                    m.save(&cfg.out_dir)?;
+                }
+                Err(e) if is_fatal(&e) => return Err(e),
+                Err(e) => record_failure(cfg, &mut m, r, &e, on)?,
             }
         }
-        m.save(&cfg.out_dir)?;
     }
     on(SweepEvent::Stage("rendering results"));
-    crate::report::render_all(std::slice::from_ref(&m.results), &cfg.out_dir)?;
+    m.results.save(&cfg.out_dir)?;
+    crate::report::render_all_with(std::slice::from_ref(&m.results), &cfg.out_dir, &cfg.report)?;
     Ok(m.results)
 }
 
-/// Errors that stop the sweep (the user's Ctrl-C, a full disk) rather than fail one rung.
+/// Consecutive rungs with the same pruning level.
+fn groups(rungs: &[Rung]) -> Vec<Vec<&Rung>> {
+    let mut out: Vec<Vec<&Rung>> = Vec::new();
+    for r in rungs {
+        match out.last_mut() {
+            Some(g) if g[0].prune == r.prune => g.push(r),
+            _ => out.push(vec![r]),
+        }
+    }
+    out
+}
+
+fn record_failure(
+    cfg: &SweepConfig,
+    m: &mut Manifest,
+    r: &Rung,
+    e: &anyhow::Error,
+    on: Observer<'_>,
+) -> Result<()> {
+    let mut res = RungResult::new(&r.name, r.qtype.name);
+    describe_type(&mut res, r.qtype.name);
+    res.prune = r.prune.as_ref().map(prune_info);
+    res.error = Some(format!("{e:#}"));
+    on(SweepEvent::RungDone(&res));
+    m.record(res);
+    m.save(&cfg.out_dir)
+}
+
+fn describe_type(r: &mut RungResult, name: &str) {
+    if let Some(t) = types::find(name) {
+        r.ftype = Some(t.ftype);
+        r.bit_width = Some(t.bits);
+        r.nominal_bpw = Some(t.nominal_bpw());
+    }
+}
+
+fn prune_info(level: &PruneLevel) -> PruneInfo {
+    PruneInfo {
+        method: level.method(),
+        level: level.level(),
+        pattern: match level {
+            PruneLevel::Pattern(_, p) => Some(p.to_string()),
+            _ => None,
+        },
+        ..Default::default()
+    }
+}
+
+/// Errors that stop the sweep (Ctrl-C, a full disk) rather than fail one rung.
 fn is_fatal(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<crate::util::Interrupted>().is_some()
-            || c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
+            || c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull)
             || c.to_string().contains("No space left on device")
     })
 }
 
-fn measure_rung(
-    cfg: &SweepConfig,
-    qtype: &'static QuantType,
-    imatrix: Option<&Path>,
-    kld_base: &KldBase,
-    ppl_opts: &PerplexityOptions,
-    model_opts: &ModelOptions,
-    on: Observer<'_>,
-) -> Result<RungResult> {
-    let path = cfg.out_dir.join(format!("model-{}.gguf", qtype.name));
-    // Remove the quantized file however this rung ends, unless the user keeps them.
-    struct Cleanup<'a>(&'a Path, bool);
-    impl Drop for Cleanup<'_> {
-        fn drop(&mut self) {
-            if !self.1 {
-                let _ = std::fs::remove_file(self.0);
-            }
+/// Deletes a model file when dropped (however the rung ends), unless the user keeps them.
+struct RemoveOnDrop(PathBuf, bool);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if !self.1 {
+            let _ = std::fs::remove_file(&self.0);
         }
     }
-    let _cleanup = Cleanup(&path, cfg.keep_models);
+}
 
-    let mut r = RungResult::new(qtype.name);
-    r.ftype = Some(qtype.ftype);
-    r.nominal_bits = Some(qtype.bits as f64);
-    let mut q = QuantizeOptions::new(qtype);
-    q.n_threads = cfg.n_threads;
-    q.allow_requantize = cfg.allow_requantize;
-    if qtype.needs_imatrix || imatrix.is_some() {
+fn measure_rung(
+    cfg: &SweepConfig,
+    r: &Rung,
+    base_type: &str,
+    source: Option<&PrunedSource>,
+    imatrix: Option<&Path>,
+    shared: &Shared<'_>,
+    on: Observer<'_>,
+) -> Result<RungResult> {
+    let mut res = RungResult::new(&r.name, r.qtype.name);
+    describe_type(&mut res, r.qtype.name);
+    let (input, imatrix) = match source {
+        Some(s) => {
+            let mut info = prune_info(r.prune.as_ref().expect("a source is pruned"));
+            info.achieved_sparsity = Some(if s.report.removed_blocks.is_empty() {
+                s.report.sparsity
+            } else {
+                1.0 - s.report.parameters_after as f64 / s.report.parameters_before as f64
+            });
+            info.removed_layers = s.report.removed_blocks.clone();
+            res.prune = Some(info);
+            res.times.prune_s = Some(s.report.seconds);
+            (s.path.as_path(), s.imatrix.as_deref())
+        }
+        None => (cfg.model.as_path(), imatrix),
+    };
+    let path = if source.is_some() && r.qtype.name == base_type {
+        // The pruned model in the base's own type is measured as it is.
+        let f = GgufFile::open(input)?;
+        let s = Summary::of(&f);
+        res.bpw = Some(s.bits_per_weight);
+        res.size_bytes = Some(s.file_size);
+        res.n_params = Some(s.parameters);
+        input.to_path_buf()
+    } else {
+        on(SweepEvent::Stage("quantizing"));
+        let out = cfg
+            .out_dir
+            .join(format!("model-{}.gguf", r.name.replace(':', "_")));
+        let mut q = QuantizeOptions::new(r.qtype);
+        q.n_threads = cfg.n_threads;
+        q.allow_requantize = cfg.allow_requantize;
         q.imatrix = imatrix.map(Path::to_path_buf);
-    }
-    let report = quantize_file(
-        &cfg.model,
-        &path,
-        &q,
-        Some(Box::new(|_, _, _| {})),
-    )?;
-    r.times.quantize_s = Some(report.seconds);
-    r.bpw = Some(report.bpw);
-    r.size_bytes = Some(report.output_bytes);
-
-    let model = Model::load(&path, model_opts)?;
-    let run = measure::perplexity(&model, Eval::AgainstBase(kld_base), ppl_opts, &mut |p| {
-        on(SweepEvent::Progress(p.done as u64, p.total as u64, "chunks", format!("PPL {:.4}", p.chunk.ppl)))
-    })?;
-    r.ppl = Some(run.ppl);
-    r.ppl_err = Some(run.ppl_err);
-    r.times.perplexity_s = Some(run.seconds);
-    if let Some(k) = &run.kld {
-        r.ln_ppl_ratio = Some(k.stats.ln_ppl_ratio);
-        r.ln_ppl_ratio_err = Some(k.stats.ln_ppl_ratio_err);
-        r.kld = Some(crate::results::KldSummary::from(&k.stats));
-    }
-    bench_into(&model, cfg, &mut r, on)?;
-    Ok(r)
-}
-
-fn bench_into(model: &Model, cfg: &SweepConfig, r: &mut RungResult, on: Observer<'_>) -> Result<()> {
-    let Some(b) = &cfg.bench else { return Ok(()) };
-    on(SweepEvent::Progress(0, 1, "bench", format!("pp{} tg{} x{}", b.n_prompt, b.n_gen, b.reps)));
-    let t0 = Instant::now();
-    let res = measure::bench::bench_model(model, &measure::bench::BenchPoint {
-        n_prompt: b.n_prompt,
-        n_gen: b.n_gen,
-        reps: b.reps,
-        n_threads: cfg.n_threads,
-        n_batch: cfg.n_batch,
-    })?;
-    r.pp_ts = res.pp_ts;
-    r.pp_ts_sd = res.pp_ts_sd;
-    r.tg_ts = res.tg_ts;
-    r.tg_ts_sd = res.tg_ts_sd;
-    r.times.bench_s = Some(t0.elapsed().as_secs_f64());
-    Ok(())
-}
-
-fn prepare_imatrix(cfg: &SweepConfig, m: &mut Manifest, on: Observer<'_>) -> Result<Option<PathBuf>> {
-    if let Some(p) = &cfg.imatrix {
-        return Ok(Some(p.clone()));
-    }
-    if !cfg.plan.needs_imatrix() {
-        return Ok(None);
-    }
-    let out = cfg.out_dir.join("imatrix.gguf");
-    if out.exists() && m.imatrix.is_some() {
-        return Ok(Some(out));
-    }
-    let Some(calib) = &cfg.calib else {
-        let need: Vec<&str> = cfg.plan.rungs.iter().filter(|t| t.needs_imatrix).map(|t| t.name).collect();
-        bail!(
-            "{} need an importance matrix: pass --calib TEXT (e.g. ../shared/data/calibration/groups_merged.txt) to compute one, or --imatrix FILE",
-            need.join(", ")
-        );
+        let report = quantize_file(input, &out, &q, None)?;
+        res.times.quantize_s = Some(report.seconds);
+        res.bpw = Some(report.bpw);
+        res.size_bytes = Some(report.output_bytes);
+        res.n_params = Some(report.n_params);
+        out
     };
-    on(SweepEvent::Stage("computing the importance matrix"));
-    let text = measure::text::read_text(calib)?;
-    let model = Model::load(&cfg.model, &ModelOptions { n_gpu_layers: cfg.n_gpu_layers, ..Default::default() })?;
-    let opts = crate::quant::calibrate::ImatrixOptions {
-        n_ctx: cfg.n_ctx,
-        n_chunks: cfg.imatrix_chunks,
-        n_threads: cfg.n_threads,
-        compute_ppl: false,
-        ..Default::default()
-    };
-    let run = crate::quant::calibrate::compute_imatrix(&model, &text, &calib.display().to_string(), &opts, &mut |d, t, _| {
-        on(SweepEvent::Progress(d as u64, t as u64, "chunks", String::new()))
-    })?;
-    crate::quant::imatrix_file::save(&out, &run.imatrix, crate::quant::imatrix_file::ImatrixFormat::Gguf)?;
-    m.imatrix = Some("imatrix.gguf".into());
-    m.save(&cfg.out_dir)?;
-    Ok(Some(out))
+    let _remove = (path != input).then(|| RemoveOnDrop(path.clone(), cfg.keep_models));
+    rung::measure_file(cfg, &path, shared, &mut res, on)?;
+    Ok(res)
 }
 
 /// Loads the manifest of an earlier run of the same sweep, or starts one; refuses a folder that
 /// holds a different sweep (other inputs or settings) unless `--force`.
-fn open_manifest(cfg: &SweepConfig, on: Observer<'_>) -> Result<Manifest> {
-    on(SweepEvent::Stage("hashing inputs"));
-    let mut inputs: Vec<(String, String)> = vec![
-        ("model".into(), crate::util::sha256_file(&cfg.model)?),
-        ("text".into(), crate::util::sha256_file(&cfg.text)?),
-        ("n_ctx".into(), cfg.n_ctx.to_string()),
-        ("n_batch".into(), cfg.n_batch.to_string()),
-        ("chunks".into(), cfg.n_chunks.map_or("all".into(), |c| c.to_string())),
-        ("threads".into(), cfg.n_threads.to_string()),
-        ("n_gpu_layers".into(), cfg.n_gpu_layers.to_string()),
-        ("llama.cpp".into(), engine::build_info::LLAMA_REVISION.into()),
-    ];
-    if let Some(b) = &cfg.bench {
-        inputs.push(("bench".into(), format!("p{} n{} r{}", b.n_prompt, b.n_gen, b.reps)));
-    }
-    if let Some(p) = &cfg.imatrix {
-        inputs.push(("imatrix".into(), crate::util::sha256_file(p)?));
-    } else if let Some(c) = &cfg.calib {
-        inputs.push(("calibration".into(), crate::util::sha256_file(c)?));
-        inputs.push(("imatrix_chunks".into(), cfg.imatrix_chunks.map_or("all".into(), |c| c.to_string())));
-    }
+fn open_manifest(cfg: &SweepConfig) -> Result<Manifest> {
+    let inputs = cfg.fingerprint_inputs()?;
     let fp = manifest::fingerprint(&inputs);
     let plan = cfg.plan.names();
+    let mut warning = None;
     if let Some(mut old) = Manifest::load(&cfg.out_dir)? {
         if old.fingerprint == fp {
             old.plan = plan;
             return Ok(old);
         }
         if !cfg.force {
-            bail!(
+            anyhow::bail!(
                 "{}: holds a sweep with other inputs or settings ({}); pass --force to start over there, or pick another -o",
                 cfg.out_dir.display(),
                 manifest::describe_changes(&old.fingerprint_inputs, &inputs)
             );
         }
-        on(SweepEvent::Warning(format!("--force: discarding the earlier sweep in {}", cfg.out_dir.display())));
-        for f in ["base.kld", "imatrix.gguf"] {
-            let _ = std::fs::remove_file(cfg.out_dir.join(f));
-        }
+        warning = Some(format!(
+            "--force: discarding the earlier sweep in {}",
+            cfg.out_dir.display()
+        ));
+        manifest::clear_sweep_files(&cfg.out_dir)?;
     } else if std::fs::read_dir(&cfg.out_dir)?.next().is_some() && !cfg.force {
-        bail!("{}: not empty and holds no sweep manifest; pick an empty or new folder (or --force)", cfg.out_dir.display());
+        anyhow::bail!(
+            "{}: not empty and holds no sweep manifest; pick an empty or new folder (or --force)",
+            cfg.out_dir.display()
+        );
     }
     let settings = Settings {
         text_file: Some(cfg.text.display().to_string()),
@@ -364,8 +337,18 @@ fn open_manifest(cfg: &SweepConfig, on: Observer<'_>) -> Result<Manifest> {
         bench_gen: cfg.bench.as_ref().map_or(0, |b| b.n_gen),
         bench_reps: cfg.bench.as_ref().map_or(0, |b| b.reps),
         imatrix: cfg.imatrix.as_ref().map(|p| p.display().to_string()),
-        tasks: Vec::new(),
-        extra: [("n_batch".to_string(), cfg.n_batch.to_string())].into_iter().collect(),
+        tasks: cfg.tasks.clone(),
+        extra: [
+            ("n_batch".to_string(), cfg.n_batch.to_string()),
+            (
+                "calibration".to_string(),
+                cfg.calib
+                    .as_ref()
+                    .map_or("-".into(), |p| p.display().to_string()),
+            ),
+        ]
+        .into_iter()
+        .collect(),
     };
     let mut provenance = Provenance::current();
     for (k, v) in &inputs {
@@ -375,13 +358,7 @@ fn open_manifest(cfg: &SweepConfig, on: Observer<'_>) -> Result<Manifest> {
     }
     let mut results = SweepResults::new(ModelInfo::default(), provenance, settings);
     results.model.sha256 = inputs.first().map(|(_, v)| v.clone());
-    Ok(Manifest {
-        manifest_version: manifest::MANIFEST_VERSION,
-        fingerprint: fp,
-        fingerprint_inputs: inputs,
-        plan,
-        imatrix: None,
-        kld_base: None,
-        results,
-    })
+    let mut m = Manifest::new(fp, inputs, plan, results);
+    m.warning = warning;
+    Ok(m)
 }

@@ -246,6 +246,10 @@ pub fn render_charts(
     }
     figures.extend(prune::prune_figures(&ctx, &mut skipped));
 
+    if !figures.is_empty() {
+        std::fs::create_dir_all(out_dir)
+            .with_context(|| format!("{}: cannot create the chart folder", out_dir.display()))?;
+    }
     let mut charts = Vec::new();
     for fig in figures {
         let png = out_dir.join(format!("{}.png", fig.name));

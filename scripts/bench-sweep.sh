@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The sweep against the shell pipeline it replaces, same work on the same machine in one run:
+#   pipeline: llama-imatrix on the calibration text (if a rung needs it); llama-perplexity
+#             --kl-divergence-base on the base and llama-bench on it; then per rung llama-quantize,
+#             llama-perplexity --kl-divergence (PPL and KLD against the saved base), llama-bench.
+#   mpt-gguf: one `mpt-gguf sweep` with the same chunks, context, threads and bench settings.
+# Prints both wall times and their ratio (target: sweep <= 0.8x pipeline), peak resident memory, and the
+# PPL and mean KLD of every rung from both sides.
+# usage: scripts/bench-sweep.sh [-t THREADS] [--chunks N] [--imatrix-chunks N] [--types LIST] [-p N] [-n N] [-r N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=$(nproc); chunks=20; ichunks=16; types=Q8_0,Q4_K_M,Q2_K,IQ2_XS; pp=512; tg=128; reps=5
+while [ $# -gt 0 ]; do
+  case $1 in
+    -t) threads=$2; shift 2;; --chunks) chunks=$2; shift 2;; --imatrix-chunks) ichunks=$2; shift 2;;
+    --types) types=$2; shift 2;; -p) pp=$2; shift 2;; -n) tg=$2; shift 2;; -r) reps=$2; shift 2;;
+    *) echo "unknown option $1" >&2; exit 2;;
+  esac
+done
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mpt-gguf/target}
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
+cargo build --release -q
+mpt=$CARGO_TARGET_DIR/release/mpt-gguf
+ref=$(bash ../shared/tools/build-reference.sh)
+q41=$(bash scripts/fetch-model.sh)
+text=../shared/data/wikitext-2/wiki.test.raw
+cal=../shared/data/calibration/groups_merged.txt
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+f16=$work/base-f16.gguf
+"$mpt" quantize --allow-requantize "$q41" "$f16" F16 >/dev/null
+
+needs_imatrix=$("$mpt" types --json | python3 -c '
+import json, sys
+want = set(sys.argv[1].upper().split(","))
+print(int(any(t["name"] in want and t["needs_imatrix"] for t in json.load(sys.stdin))))' "$types")
+
+now() { date +%s.%N; }
+# Runs a command with its output into file $1 and prints its peak resident memory in bytes
+# (GNU time is not always installed).
+peak_of() { python3 - "$@" <<'PY'
+import resource, subprocess, sys
+with open(sys.argv[1], "w") as out:
+    subprocess.run(sys.argv[2:], check=True, stdout=out, stderr=subprocess.STDOUT)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+PY
+}
+
+echo "pipeline of llama.cpp tools ($threads threads, $chunks chunks of 512, types $types)..." >&2
+mkdir -p "$work/pipe"
+t0=$(now)
+im=()
+if [ "$needs_imatrix" = 1 ]; then
+  "$ref/llama-imatrix" -m "$f16" -f "$cal" -o "$work/pipe/imatrix.gguf" --chunks "$ichunks" -t "$threads" >/dev/null 2>&1
+  im=(--imatrix "$work/pipe/imatrix.gguf")
+fi
+"$ref/llama-perplexity" -m "$f16" -f "$text" -c 512 --chunks "$chunks" -t "$threads" \
+  --kl-divergence-base "$work/pipe/base.kld" >"$work/pipe/base.ppl.txt" 2>&1
+"$ref/llama-bench" -m "$f16" -p "$pp" -n "$tg" -r "$reps" -t "$threads" -o json >"$work/pipe/base.bench.json" 2>/dev/null
+pipe_peak=0
+for ty in ${types//,/ }; do
+  imq=(); case $ty in IQ*) imq=("${im[@]}");; esac
+  "$ref/llama-quantize" "${imq[@]}" "$f16" "$work/pipe/$ty.gguf" "$ty" "$threads" >/dev/null 2>&1
+  peak=$(peak_of "$work/pipe/$ty.ppl.txt" "$ref/llama-perplexity" -m "$work/pipe/$ty.gguf" -t "$threads" \
+    --kl-divergence-base "$work/pipe/base.kld" --kl-divergence)
+  "$ref/llama-bench" -m "$work/pipe/$ty.gguf" -p "$pp" -n "$tg" -r "$reps" -t "$threads" -o json \
+    >"$work/pipe/$ty.bench.json" 2>/dev/null
+  rm -f "$work/pipe/$ty.gguf"
+  [ "$peak" -gt "$pipe_peak" ] && pipe_peak=$peak
+done
+t1=$(now)
+echo "mpt-gguf sweep..." >&2
+sweep_peak=$(peak_of "$work/sweep.log" "$mpt" sweep "$f16" -o "$work/sweep" -f "$text" -c 512 --chunks "$chunks" -t "$threads" \
+  --calib "$cal" --imatrix-chunks "$ichunks" --types "$types" -p "$pp" -n "$tg" -r "$reps")
+t2=$(now)
+
+python3 - "$work" "$types" "$t0" "$t1" "$t2" "$pipe_peak" "$sweep_peak" <<'PY'
+import json, re, sys
+work, types, t0, t1, t2, pipe_peak, sweep_peak = sys.argv[1:]
+t_pipe, t_sweep = float(t1) - float(t0), float(t2) - float(t1)
+res = json.load(open(f"{work}/sweep/results.json"))
+ours = {r["rung"]: r for r in res["rungs"]}
+
+def grab(path, pattern):
+    m = re.search(pattern, open(path, errors="replace").read())
+    return float(m.group(1)) if m else float("nan")
+
+def ts(path, n_prompt):
+    for row in json.load(open(path)):
+        if (row["n_prompt"] > 0) == (n_prompt > 0):
+            return row["avg_ts"]
+    return float("nan")
+
+print(f"{'rung':<8} {'PPL llama.cpp':>14} {'PPL mpt':>10} {'KLD llama.cpp':>14} {'KLD mpt':>10} "
+      f"{'pp t/s ref':>10} {'pp t/s mpt':>10} {'tg t/s ref':>10} {'tg t/s mpt':>10}")
+base = res.get("base") or {}
+print(f"{'base':<8} {grab(f'{work}/pipe/base.ppl.txt', r'Final estimate: PPL = ([0-9.]+)'):>14.4f} "
+      f"{base.get('ppl') or float('nan'):>10.4f} {'-':>14} {'-':>10} "
+      f"{ts(f'{work}/pipe/base.bench.json', 1):>10.1f} {base.get('pp_ts') or float('nan'):>10.1f} "
+      f"{ts(f'{work}/pipe/base.bench.json', 0):>10.1f} {base.get('tg_ts') or float('nan'):>10.1f}")
+for ty in types.split(","):
+    r = ours.get(ty, {})
+    txt = f"{work}/pipe/{ty}.ppl.txt"
+    kld = (r.get("kld") or {}).get("mean", float("nan"))
+    print(f"{ty:<8} {grab(txt, r'Mean PPL\(Q\)\s*:\s*([0-9.]+)'):>14.4f} {r.get('ppl') or float('nan'):>10.4f} "
+          f"{grab(txt, r'Mean\s+KLD:\s*([0-9.]+)'):>14.6f} {kld:>10.6f} "
+          f"{ts(f'{work}/pipe/{ty}.bench.json', 1):>10.1f} {r.get('pp_ts') or float('nan'):>10.1f} "
+          f"{ts(f'{work}/pipe/{ty}.bench.json', 0):>10.1f} {r.get('tg_ts') or float('nan'):>10.1f}")
+print()
+print(f"wall time: pipeline {t_pipe:.1f} s, mpt-gguf sweep {t_sweep:.1f} s, ratio {t_sweep / t_pipe:.3f} (target <= 0.8)")
+print(f"peak RSS: llama-perplexity --kl-divergence {int(pipe_peak) / 2**20:.0f} MiB, sweep {int(sweep_peak) / 2**20:.0f} MiB")
+PY

@@ -1,0 +1,231 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use mpt_gguf::sweep::{self, BenchSettings, SweepConfig, SweepEvent, SweepPlan};
+
+/// Quantize one F16 model to every rung of a bit-width ladder and measure each rung in-process.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  mpt-gguf sweep model-f16.gguf -o sweep-out -f wiki.test.raw --calib groups_merged.txt
+  mpt-gguf sweep model-f16.gguf -o k-out --ladder k -f wiki.test.raw --chunks 40
+  mpt-gguf sweep model-f16.gguf -o grid --types Q8_0,Q4_K_M,Q2_K --prune wanda=0.3,0.5 --calib cal.txt -f wiki.test.raw
+Re-running the same command resumes: finished rungs are kept, the rest are measured.")]
+pub struct SweepArgs {
+    /// The unquantized model (F16, BF16 or F32 GGUF).
+    pub model: PathBuf,
+    /// Output folder: manifest, results.csv/json, table5.csv, report.md, charts.
+    #[arg(short = 'o', long = "output")]
+    pub out_dir: Option<PathBuf>,
+    /// Ladder preset: table5 (one rung per bit width), k, iq, legacy, all.
+    #[arg(long)]
+    pub ladder: Option<String>,
+    /// Explicit comma-separated list of types instead of a ladder, e.g. Q4_K_M,IQ2_M.
+    #[arg(long, value_delimiter = ',')]
+    pub types: Vec<String>,
+    /// Evaluation text for perplexity and KL-divergence (e.g. wiki.test.raw).
+    #[arg(short = 'f', long = "file")]
+    pub text: PathBuf,
+    /// Calibration text for the importance matrix (IQ types, Wanda) and block importance.
+    #[arg(long)]
+    pub calib: Option<PathBuf>,
+    /// Use this importance matrix instead of computing one.
+    #[arg(long)]
+    pub imatrix: Option<PathBuf>,
+    /// Chunks of the calibration text for the importance matrix (default: all).
+    #[arg(long)]
+    pub imatrix_chunks: Option<u32>,
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 512)]
+    pub ctx: u32,
+    #[arg(short = 'b', long = "batch-size", default_value_t = 2048)]
+    pub batch: u32,
+    /// Chunks of the evaluation text (default: all).
+    #[arg(long)]
+    pub chunks: Option<u32>,
+    #[arg(short = 't', long, default_value_t = mpt_gguf::util::default_threads() as u32)]
+    pub threads: u32,
+    /// Layers to offload to the GPU (`-ngl`; needs a CUDA build).
+    #[arg(long = "n-gpu-layers", default_value_t = 0)]
+    pub n_gpu_layers: u32,
+    /// Bench: prompt tokens (llama-bench -p).
+    #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
+    pub n_prompt: u32,
+    /// Bench: generated tokens (llama-bench -n).
+    #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
+    pub n_gen: u32,
+    /// Bench: repetitions (llama-bench -r).
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    pub reps: u32,
+    /// Skip the throughput benchmark.
+    #[arg(long)]
+    pub no_bench: bool,
+    /// Multiple-choice tasks, comma-separated NAME[=PATH]: arc-easy, arc-challenge, mmlu, hellaswag, winogrande.
+    #[arg(long, value_delimiter = ',')]
+    pub tasks: Vec<String>,
+    /// Score at most this many items per task (a seeded sample).
+    #[arg(long)]
+    pub task_limit: Option<usize>,
+    /// Seed of the task sample.
+    #[arg(long = "seed", default_value_t = 1234)]
+    pub task_seed: u64,
+    /// Prune × quantize grid: METHOD=LEVELS, repeatable (magnitude=0.1,0.3,0.5  wanda=0.5,2:4  depth=2,4).
+    #[arg(long)]
+    pub prune: Vec<String>,
+    /// Model name in tables and charts (default: the file name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Resume an earlier run in the output folder (also what re-running the same command does).
+    #[arg(long)]
+    pub resume: bool,
+    /// Start over in an output folder that holds a sweep with other inputs or settings.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// Keep the quantized models (otherwise each is deleted after it is measured).
+    #[arg(long)]
+    pub keep_models: bool,
+    /// Sweep a model that is already quantized (every rung then carries its rounding).
+    #[arg(long)]
+    pub allow_requantize: bool,
+    #[command(flatten)]
+    pub report: mpt_gguf::report::ReportOptions,
+}
+
+pub fn run(a: SweepArgs) -> Result<()> {
+    let mut prune = Vec::new();
+    for p in &a.prune {
+        prune.extend(sweep::plan::parse_prune(p)?);
+    }
+    let plan = SweepPlan::new(a.ladder.as_deref(), &a.types, &prune)?;
+    let out_dir = a.out_dir.clone().unwrap_or_else(|| {
+        let stem = a.model.file_stem().unwrap_or_default().to_string_lossy();
+        PathBuf::from(format!("sweep-{stem}"))
+    });
+    let cfg = SweepConfig {
+        model: a.model,
+        out_dir,
+        plan,
+        text: a.text,
+        calib: a.calib,
+        imatrix: a.imatrix,
+        imatrix_chunks: a.imatrix_chunks,
+        n_ctx: a.ctx,
+        n_batch: a.batch,
+        n_chunks: a.chunks,
+        n_threads: a.threads,
+        n_gpu_layers: a.n_gpu_layers,
+        bench: (!a.no_bench).then_some(BenchSettings {
+            n_prompt: a.n_prompt,
+            n_gen: a.n_gen,
+            reps: a.reps,
+        }),
+        tasks: a.tasks,
+        task_limit: a.task_limit,
+        task_seed: a.task_seed,
+        name: a.name,
+        keep_models: a.keep_models,
+        force: a.force,
+        allow_requantize: a.allow_requantize,
+        report: a.report,
+    };
+    mpt_gguf::util::install_interrupt_handler();
+    let mut ui = Progress::new();
+    let results = sweep::run_sweep(&cfg, &mut |e| ui.event(e));
+    ui.finish();
+    let results = results?;
+    let ok = results.rungs.iter().filter(|r| r.ok()).count();
+    eprintln!(
+        "{ok} of {} rungs measured; results in {} (results.csv, table5.csv, report.md, charts/)",
+        results.rungs.len(),
+        cfg.out_dir.display()
+    );
+    Ok(())
+}
+
+/// Two bars: rungs over the whole sweep (with ETA) and the current stage's progress.
+struct Progress {
+    multi: MultiProgress,
+    rungs: ProgressBar,
+    stage: ProgressBar,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let style = |t: &str| {
+            ProgressStyle::with_template(t).unwrap_or_else(|_| ProgressStyle::default_bar())
+        };
+        let rungs = multi.add(ProgressBar::new(0).with_style(style(
+            "rungs [{bar:30}] {pos}/{len} {elapsed_precise} ETA {eta} {msg}",
+        )));
+        let stage = multi.add(
+            ProgressBar::new(0)
+                .with_style(style("{spinner} {prefix} [{bar:30}] {pos}/{len} {msg}")),
+        );
+        stage.enable_steady_tick(Duration::from_millis(200));
+        Self {
+            multi,
+            rungs,
+            stage,
+        }
+    }
+
+    fn event(&mut self, e: SweepEvent<'_>) {
+        match e {
+            SweepEvent::Stage(name) => {
+                self.stage.set_prefix(name.to_string());
+                self.stage.set_length(0);
+                self.stage.set_position(0);
+                self.stage.set_message("");
+            }
+            SweepEvent::Progress(done, total, unit, msg) => {
+                self.stage.set_length(total);
+                self.stage.set_position(done);
+                self.stage.set_message(format!("{unit} {msg}"));
+            }
+            SweepEvent::RungStart { index, total, rung } => {
+                self.rungs.set_length(total as u64);
+                self.rungs.set_position(index.saturating_sub(1) as u64);
+                self.rungs.set_message(rung.to_string());
+            }
+            SweepEvent::RungDone(r) => {
+                self.rungs.inc(1);
+                let _ = self.multi.println(rung_line(r));
+            }
+            SweepEvent::RungSkipped(name) => {
+                self.rungs.inc(1);
+                let _ = self
+                    .multi
+                    .println(format!("{name:<18} done in an earlier run"));
+            }
+            SweepEvent::Warning(w) => {
+                let _ = self.multi.println(format!("warning: {w}"));
+            }
+        }
+    }
+
+    fn finish(&self) {
+        self.stage.finish_and_clear();
+        self.rungs.finish_and_clear();
+    }
+}
+
+/// One line per finished rung, the numbers a user watches for.
+fn rung_line(r: &mpt_gguf::results::RungResult) -> String {
+    if let Some(e) = &r.error {
+        return format!("{:<18} FAILED: {e}", r.rung);
+    }
+    let f = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
+    let kld = r.kld.as_ref().map(|k| k.mean);
+    format!(
+        "{:<18} {:>6} bpw  PPL {:>9} ± {:<7} KLD {:>8}  pp {:>8} t/s  tg {:>7} t/s",
+        r.rung,
+        f(r.bpw, 3),
+        f(r.ppl, 4),
+        f(r.ppl_err, 4),
+        f(kld, 5),
+        f(r.pp_ts, 1),
+        f(r.tg_ts, 1),
+    )
+}

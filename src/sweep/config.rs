@@ -1,0 +1,100 @@
+//! What a sweep is asked to do: the plan, the inputs and the measurement settings, and the
+//! fingerprint that tells whether an output folder holds the same sweep.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::plan::SweepPlan;
+use crate::engine::build_info;
+use crate::report::ReportOptions;
+
+/// llama-bench's settings for the throughput of each rung.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchSettings {
+    pub n_prompt: u32,
+    pub n_gen: u32,
+    pub reps: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SweepConfig {
+    pub model: PathBuf,
+    pub out_dir: PathBuf,
+    pub plan: SweepPlan,
+    /// Evaluation text for perplexity and KL-divergence.
+    pub text: PathBuf,
+    /// Calibration text for the importance matrix and block importance.
+    pub calib: Option<PathBuf>,
+    /// A ready importance matrix instead of computing one.
+    pub imatrix: Option<PathBuf>,
+    pub imatrix_chunks: Option<u32>,
+    pub n_ctx: u32,
+    pub n_batch: u32,
+    pub n_chunks: Option<u32>,
+    pub n_threads: u32,
+    pub n_gpu_layers: u32,
+    /// None: no throughput measurement.
+    pub bench: Option<BenchSettings>,
+    /// Multiple-choice tasks as `NAME[=PATH]`.
+    pub tasks: Vec<String>,
+    pub task_limit: Option<usize>,
+    pub task_seed: u64,
+    /// Name of the model in tables and legends (default: the file stem).
+    pub name: Option<String>,
+    pub keep_models: bool,
+    pub force: bool,
+    pub allow_requantize: bool,
+    /// How results are rendered at the end (safe-zone tolerance, fit bootstrap, Q weights).
+    pub report: ReportOptions,
+}
+
+impl SweepConfig {
+    /// Everything that changes the numbers, as (name, value) pairs: input hashes and settings.
+    /// The plan is not part of it: re-running with more types adds rungs to the same sweep.
+    pub fn fingerprint_inputs(&self) -> Result<Vec<(String, String)>> {
+        let sha = |p: &PathBuf| crate::util::sha256_file(p);
+        let opt = |v: Option<u32>| v.map_or("all".to_string(), |c| c.to_string());
+        let mut inputs: Vec<(String, String)> = vec![
+            ("model".into(), sha(&self.model)?),
+            ("text".into(), sha(&self.text)?),
+            ("n_ctx".into(), self.n_ctx.to_string()),
+            ("n_batch".into(), self.n_batch.to_string()),
+            ("chunks".into(), opt(self.n_chunks)),
+            ("threads".into(), self.n_threads.to_string()),
+            ("n_gpu_layers".into(), self.n_gpu_layers.to_string()),
+            ("llama.cpp".into(), build_info::LLAMA_REVISION.into()),
+        ];
+        if let Some(b) = &self.bench {
+            inputs.push((
+                "bench".into(),
+                format!("p{} n{} r{}", b.n_prompt, b.n_gen, b.reps),
+            ));
+        }
+        if let Some(p) = &self.imatrix {
+            inputs.push(("imatrix".into(), sha(p)?));
+        }
+        if let Some(c) = &self.calib {
+            inputs.push(("calibration".into(), sha(c)?));
+            inputs.push(("imatrix_chunks".into(), opt(self.imatrix_chunks)));
+        }
+        if !self.tasks.is_empty() {
+            inputs.push(("tasks".into(), self.tasks.join(",")));
+            inputs.push((
+                "task_limit".into(),
+                self.task_limit.map_or("all".into(), |l| l.to_string()),
+            ));
+            inputs.push(("task_seed".into(), self.task_seed.to_string()));
+        }
+        Ok(inputs)
+    }
+
+    pub fn model_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            self.model
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "model".into())
+        })
+    }
+}

@@ -1,0 +1,21 @@
+//! What a running sweep tells its caller; the CLI turns these into progress bars and log lines.
+
+use crate::results::RungResult;
+
+pub enum SweepEvent<'a> {
+    /// A new stage starts (validating, importance matrix, base, ...).
+    Stage(&'a str),
+    /// Progress within the current stage: done, total, unit, message.
+    Progress(u64, u64, &'a str, String),
+    RungStart {
+        index: usize,
+        total: usize,
+        rung: &'a str,
+    },
+    RungDone(&'a RungResult),
+    /// Finished in an earlier run of the same sweep.
+    RungSkipped(&'a str),
+    Warning(String),
+}
+
+pub type Observer<'a> = &'a mut dyn FnMut(SweepEvent<'_>);

@@ -1,0 +1,141 @@
+//! Measuring one model of the sweep: perplexity and KL-divergence against the saved base, throughput,
+//! and the multiple-choice tasks, all on one loaded model.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use super::config::SweepConfig;
+use super::events::{Observer, SweepEvent};
+use crate::engine::{Model, ModelOptions, Token};
+use crate::measure::{self, BaseCapture, Eval, KldBase, PerplexityOptions, PerplexityRun};
+use crate::results::{KldSummary, RungResult};
+
+/// What every rung is measured against, loaded once.
+pub struct Shared<'a> {
+    pub kld_base: &'a KldBase,
+}
+
+pub fn model_options(cfg: &SweepConfig) -> ModelOptions {
+    ModelOptions {
+        n_gpu_layers: cfg.n_gpu_layers,
+        ..Default::default()
+    }
+}
+
+pub fn perplexity_options(cfg: &SweepConfig) -> PerplexityOptions {
+    PerplexityOptions {
+        n_ctx: cfg.n_ctx,
+        n_batch: cfg.n_batch,
+        n_chunks: cfg.n_chunks,
+        n_threads: cfg.n_threads,
+    }
+}
+
+fn chunk_progress<'o>(
+    on: &'o mut dyn FnMut(SweepEvent<'_>),
+) -> impl FnMut(&measure::ChunkProgress) + 'o {
+    move |p| {
+        on(SweepEvent::Progress(
+            p.done as u64,
+            p.total as u64,
+            "chunks",
+            format!("PPL {:.4} ± {:.4}", p.chunk.ppl, p.ppl_err),
+        ))
+    }
+}
+
+/// The base: perplexity of the text, capturing the compact base every rung's KL-divergence uses.
+pub fn measure_base(
+    cfg: &SweepConfig,
+    tokens: &[Token],
+    model: &Model,
+    r: &mut RungResult,
+    on: Observer<'_>,
+) -> Result<KldBase> {
+    on(SweepEvent::Stage("base perplexity"));
+    let run = measure::perplexity(
+        model,
+        Eval::Text {
+            tokens,
+            capture: BaseCapture::compact(),
+        },
+        &perplexity_options(cfg),
+        &mut chunk_progress(on),
+    )?;
+    record_perplexity(r, &run);
+    r.ln_ppl_ratio = Some(0.0);
+    let base = run
+        .base
+        .expect("a compact capture returns the base it captured");
+    bench_and_tasks(cfg, model, r, on)?;
+    Ok(base)
+}
+
+/// A quantized (or pruned) rung: loads `path` once and measures everything on it.
+pub fn measure_file(
+    cfg: &SweepConfig,
+    path: &Path,
+    shared: &Shared<'_>,
+    r: &mut RungResult,
+    on: Observer<'_>,
+) -> Result<()> {
+    let model = Model::load(path, &model_options(cfg))?;
+    shared.kld_base.check_model(&model)?;
+    on(SweepEvent::Stage("perplexity + KLD"));
+    let run = measure::perplexity(
+        &model,
+        Eval::AgainstBase(shared.kld_base),
+        &perplexity_options(cfg),
+        &mut chunk_progress(on),
+    )?;
+    record_perplexity(r, &run);
+    if let Some(k) = &run.kld {
+        r.ln_ppl_ratio = Some(k.stats.ln_ppl_ratio);
+        r.ln_ppl_ratio_err = Some(k.stats.ln_ppl_ratio_err);
+        r.kld = Some(KldSummary::from(&k.stats));
+    }
+    bench_and_tasks(cfg, &model, r, on)
+}
+
+fn record_perplexity(r: &mut RungResult, run: &PerplexityRun) {
+    r.ppl = Some(run.ppl);
+    r.ppl_err = Some(run.ppl_err);
+    r.times.perplexity_s = Some(run.seconds);
+}
+
+fn bench_and_tasks(
+    cfg: &SweepConfig,
+    model: &Model,
+    r: &mut RungResult,
+    on: Observer<'_>,
+) -> Result<()> {
+    if let Some(b) = &cfg.bench {
+        on(SweepEvent::Stage("bench"));
+        on(SweepEvent::Progress(
+            0,
+            1,
+            "runs",
+            format!("pp{} tg{} ×{}", b.n_prompt, b.n_gen, b.reps),
+        ));
+        let t0 = Instant::now();
+        let res = measure::bench::bench_model(
+            model,
+            &measure::bench::BenchPoint {
+                n_prompt: b.n_prompt,
+                n_gen: b.n_gen,
+                reps: b.reps,
+                n_threads: cfg.n_threads,
+                n_batch: cfg.n_batch,
+            },
+        )?;
+        r.pp_ts = res.pp_ts;
+        r.pp_ts_sd = res.pp_ts_sd;
+        r.tg_ts = res.tg_ts;
+        r.tg_ts_sd = res.tg_ts_sd;
+        r.peak_rss_bytes = res.peak_rss_bytes;
+        r.times.bench_s = Some(t0.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
