@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -143,11 +144,13 @@ pub fn run(a: SweepArgs) -> Result<()> {
     Ok(())
 }
 
-/// Two bars: rungs over the whole sweep (with ETA) and the current stage's progress.
+/// Two bars: rungs over the whole sweep (with ETA) and the current stage's progress. Without a
+/// terminal (a log file, CI) the bars stay hidden and the lines are printed plainly.
 struct Progress {
     multi: MultiProgress,
     rungs: ProgressBar,
     stage: ProgressBar,
+    terminal: bool,
 }
 
 impl Progress {
@@ -168,12 +171,24 @@ impl Progress {
             multi,
             rungs,
             stage,
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn println(&self, line: String) {
+        if self.terminal {
+            let _ = self.multi.println(line);
+        } else {
+            eprintln!("{line}");
         }
     }
 
     fn event(&mut self, e: SweepEvent<'_>) {
         match e {
             SweepEvent::Stage(name) => {
+                if !self.terminal {
+                    eprintln!("  {name}");
+                }
                 self.stage.set_prefix(name.to_string());
                 self.stage.set_length(0);
                 self.stage.set_position(0);
@@ -191,16 +206,14 @@ impl Progress {
             }
             SweepEvent::RungDone(r) => {
                 self.rungs.inc(1);
-                let _ = self.multi.println(rung_line(r));
+                self.println(rung_line(r));
             }
             SweepEvent::RungSkipped(name) => {
                 self.rungs.inc(1);
-                let _ = self
-                    .multi
-                    .println(format!("{name:<18} done in an earlier run"));
+                self.println(format!("{name:<18} done in an earlier run"));
             }
             SweepEvent::Warning(w) => {
-                let _ = self.multi.println(format!("warning: {w}"));
+                self.println(format!("warning: {w}"));
             }
         }
     }

@@ -132,6 +132,12 @@ pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
         let _remove_source = source
             .as_ref()
             .map(|s| RemoveOnDrop(s.path.clone(), cfg.keep_models));
+        // A depth-pruned level's renumbered importance matrix goes with it.
+        let _remove_imatrix = source
+            .as_ref()
+            .and_then(|s| s.imatrix.clone())
+            .filter(|p| Some(p.as_path()) != imatrix.as_deref())
+            .map(|p| RemoveOnDrop(p, cfg.keep_models));
         for r in todo {
             crate::util::check_interrupted()?;
             index += 1;

@@ -1,0 +1,238 @@
+//! `mpt-gguf sweep` as a user runs it on the real model: a small ladder end to end, its numbers
+//! against llama-perplexity, resume, refusals, a failing rung, and Ctrl-C.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mpt_gguf::results::SweepResults;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The sweep command with small settings: 2 chunks of 256 tokens, a tiny bench.
+fn sweep_cmd(model: &Path, out: &Path, types: &str, extra: &[&str]) -> Command {
+    sweep_with_chunks(model, out, types, "2", extra)
+}
+
+fn sweep_with_chunks(
+    model: &Path,
+    out: &Path,
+    types: &str,
+    chunks: &str,
+    extra: &[&str],
+) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"));
+    let text = common::shared_data("wikitext-2/wiki.test.raw");
+    c.args(["sweep", s(model), "-o", s(out), "-f", s(&text)])
+        .args(["-c", "256", "--chunks", chunks, "-t", "2"])
+        .args(["-p", "32", "-n", "4", "-r", "2", "--types", types])
+        .args(extra);
+    c
+}
+
+fn ok(o: &Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "sweep failed: {err}");
+    err
+}
+
+fn refused(o: &Output, fragments: &[&str]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let last = err.trim().lines().last().unwrap_or_default();
+    for f in fragments {
+        assert!(last.contains(f), "'{f}' missing from: {last}");
+    }
+}
+
+fn gguf_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".gguf") || n.ends_with(".partial"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// llama-perplexity's `Final estimate: PPL = x +/- y` on the same chunks.
+fn llama_ppl(model: &Path) -> (f64, f64) {
+    let text = common::shared_data("wikitext-2/wiki.test.raw");
+    let o = Command::new(common::require_reference("llama-perplexity"))
+        .args([
+            "-m",
+            s(model),
+            "-f",
+            s(&text),
+            "-c",
+            "256",
+            "--chunks",
+            "2",
+            "-t",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    let line = all
+        .lines()
+        .find(|l| l.contains("Final estimate: PPL ="))
+        .unwrap_or_else(|| panic!("no estimate from llama-perplexity: {all}"));
+    let nums: Vec<f64> = line
+        .split("PPL =")
+        .nth(1)
+        .unwrap()
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+fn sig4(a: f64, b: f64) -> bool {
+    format!("{a:.4e}") == format!("{b:.4e}")
+}
+
+#[test]
+fn a_small_ladder_end_to_end_then_resume_and_refusals() {
+    let f16 = common::model_f16();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    // Q1_0 cannot be made for this model (rows of 576): recorded as failed, the sweep goes on.
+    let types = "F16,Q8_0,Q4_K_M,Q1_0";
+    let err = ok(&sweep_cmd(&f16, &out, types, &["--keep-models"])
+        .output()
+        .unwrap());
+    assert!(err.contains("Q1_0") && err.contains("FAILED"), "{err}");
+
+    let r = SweepResults::load(&out).unwrap();
+    let names: Vec<&str> = r.rungs.iter().map(|r| r.rung.as_str()).collect();
+    assert_eq!(names, ["F16", "Q8_0", "Q4_K_M", "Q1_0"]);
+    assert!(r.rungs[3]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("not divisible"));
+    let base = r.base.as_ref().unwrap();
+    assert_eq!(r.rungs[0].ppl, base.ppl, "the F16 rung is the base itself");
+    for rung in &r.rungs[..3] {
+        assert!(rung.bpw.unwrap() > 4.0 && rung.size_bytes.unwrap() > 50_000_000);
+        assert!(rung.pp_ts.unwrap() > 0.0 && rung.tg_ts.unwrap() > 0.0);
+    }
+    let q4 = &r.rungs[2];
+    let kld = q4.kld.as_ref().unwrap();
+    assert!(kld.mean > 0.0 && kld.mean < 0.5, "{}", kld.mean);
+    assert!(q4.ppl.unwrap() > base.ppl.unwrap());
+    // Independent reference: llama.cpp's own perplexity on the same kept files and chunks.
+    for (rung, file) in [(base, f16.clone()), (q4, out.join("model-Q4_K_M.gguf"))] {
+        let (ppl, err) = llama_ppl(&file);
+        assert!(
+            sig4(rung.ppl.unwrap(), ppl),
+            "{}: {:?} vs llama.cpp {ppl}",
+            rung.rung,
+            rung.ppl
+        );
+        assert!(
+            sig4(rung.ppl_err.unwrap(), err),
+            "{}: ± {:?} vs {err}",
+            rung.rung,
+            rung.ppl_err
+        );
+    }
+    // Rendered outputs parse back.
+    let table = std::fs::read_to_string(out.join("table5.csv")).unwrap();
+    let mut rows = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(table.as_bytes());
+    let scheme = rows.records().next().unwrap().unwrap();
+    assert_eq!(&scheme[1], "Quant Scheme");
+    assert!(table.contains("Q4_K_M") && table.contains("FP16"));
+    assert!(out.join("charts/ppl_vs_bpw.png").exists());
+    assert!(std::fs::read_to_string(out.join("report.md"))
+        .unwrap()
+        .contains("charts/ppl_vs_bpw.png"));
+
+    // The same command again: nothing re-measured (failed rungs are retried and fail again).
+    let t0 = Instant::now();
+    let err = ok(&sweep_cmd(&f16, &out, types, &[]).output().unwrap());
+    assert!(err.contains("done in an earlier run"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(60));
+    let again = SweepResults::load(&out).unwrap();
+    assert_eq!(again.rungs[..3], r.rungs[..3]);
+
+    // A changed setting is refused, naming it.
+    let o = sweep_with_chunks(&f16, &out, types, "3", &[])
+        .output()
+        .unwrap();
+    refused(
+        &o,
+        &["other inputs or settings", "chunks: 2 -> 3", "--force"],
+    );
+    // Not an F16 input.
+    let o = sweep_cmd(&common::model_q4_1(), &dir.path().join("q"), "Q8_0", &[])
+        .output()
+        .unwrap();
+    refused(&o, &["already quantized", "--allow-requantize"]);
+    // A folder holding something else.
+    let busy = dir.path().join("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("thesis.tex"), "x").unwrap();
+    let o = sweep_cmd(&f16, &busy, "Q8_0", &[]).output().unwrap();
+    refused(&o, &["busy", "not empty"]);
+}
+
+#[test]
+fn quantized_files_are_deleted_and_ctrl_c_keeps_finished_rungs() {
+    let f16 = common::model_f16();
+    let dir = tempfile::tempdir().unwrap();
+    let out: PathBuf = dir.path().join("sweep");
+    let types = "Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q3_K_M";
+    let mut child = sweep_cmd(&f16, &out, types, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for a rung past the base, then interrupt as a terminal would.
+    let manifest = out.join("manifest.json");
+    let t0 = Instant::now();
+    loop {
+        let done = SweepResults::load(&manifest)
+            .map(|r| r.rungs.len())
+            .unwrap_or(0);
+        if done >= 1 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(300), "no rung finished");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    let kept = SweepResults::load(&manifest).unwrap();
+    assert!(!kept.rungs.is_empty() && kept.rungs.iter().all(|r| r.ok()));
+    assert!(kept.rungs.len() < 5, "interrupted before the end");
+    assert!(
+        gguf_files(&out)
+            .iter()
+            .all(|f| !f.starts_with("model-") && !f.ends_with(".partial")),
+        "the interrupted rung's model is gone: {:?}",
+        gguf_files(&out)
+    );
+    // Resuming finishes the rest; every quantized model is deleted after it is measured.
+    ok(&sweep_cmd(&f16, &out, types, &[]).output().unwrap());
+    let done = SweepResults::load(&out).unwrap();
+    assert_eq!(done.rungs.len(), 5);
+    assert_eq!(
+        kept.rungs[0], done.rungs[0],
+        "finished rungs are kept as they were"
+    );
+    assert!(gguf_files(&out).is_empty(), "{:?}", gguf_files(&out));
+}
