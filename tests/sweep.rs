@@ -190,7 +190,7 @@ fn quantized_files_are_deleted_and_ctrl_c_keeps_finished_rungs() {
     let dir = tempfile::tempdir().unwrap();
     let out: PathBuf = dir.path().join("sweep");
     let types = "Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q3_K_M";
-    let mut child = sweep_cmd(&f16, &out, types, &[])
+    let child = sweep_cmd(&f16, &out, types, &[])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
