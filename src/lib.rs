@@ -9,4 +9,5 @@ pub mod gguf;
 pub mod measure;
 pub mod quant;
 pub mod results;
+pub mod tasks;
 pub mod util;

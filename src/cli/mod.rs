@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod eval;
 mod imatrix;
 mod inspect;
 mod quantize;
@@ -27,6 +28,8 @@ pub enum Command {
     Quantize(quantize::QuantizeArgs),
     /// Compute an importance matrix in-process (llama-imatrix's statistics).
     Imatrix(imatrix::ImatrixArgs),
+    /// Multiple-choice accuracy (ARC, MMLU, HellaSwag, WinoGrande) in-process.
+    Eval(eval::EvalArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -35,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Types(args) => types::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Imatrix(args) => imatrix::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }
 
@@ -56,7 +60,7 @@ pub fn init_logging(verbose: bool) {
 pub fn llama_style_args(
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> Vec<std::ffi::OsString> {
-    const LONG: &[(&str, &str)] = &[("-ngl", "--n-gpu-layers")];
+    const LONG: &[(&str, &str)] = &[("-ngl", "--n-gpu-layers"), ("-np", "--parallel")];
     args.into_iter()
         .map(|a| {
             let Some(s) = a.to_str() else { return a };
