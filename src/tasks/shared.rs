@@ -118,11 +118,12 @@ pub fn loglikelihoods(
         bail!("a question with {max_choices} choices: llama.cpp allows at most 256 parallel sequences");
     }
     let n_ctx = (opts.n_ctx as usize).max(max_cells.next_multiple_of(256)) as u32;
-    let n_seq = opts.n_seq.clamp(max_choices as u32, 256);
-    let n_batch = opts.n_batch.clamp(1, n_ctx);
+    let n_batch = opts.n_batch.max(max_choices as u32).min(n_ctx);
+    let n_seq = opts.n_seq.clamp(max_choices as u32, 256).min(n_batch);
     let mut copts = ContextOptions::new(n_ctx, n_batch, opts.n_threads);
     copts.n_seq_max = n_seq;
     copts.kv_unified = true;
+    copts.n_ubatch = n_batch;
     let mut ctx = Context::new(model, &copts)?;
     let mut batch = Batch::new(n_batch as usize, max_choices);
 
@@ -152,7 +153,10 @@ pub fn loglikelihoods(
             q1 += 1;
         }
         ctx.clear_memory();
-        for chunk in entries.chunks(n_batch as usize) {
+        // Even pieces: llama.cpp's CPU attention switches kernels below 64 tokens a batch (log-
+        // probabilities move by ~1e-3), so no piece is left small when the round is not.
+        let pieces = entries.len().div_ceil(n_batch as usize).max(1);
+        for chunk in entries.chunks(entries.len().div_ceil(pieces).max(1)) {
             batch.clear();
             for e in chunk {
                 batch.add(e.token, e.pos, &e.seqs, !e.targets.is_empty())?;
