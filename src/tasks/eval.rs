@@ -56,6 +56,9 @@ pub fn evaluate(
     opts: &EvalOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<TaskReport> {
+    if opts.limit == Some(0) {
+        bail!("--limit must be at least 1");
+    }
     let start = Instant::now();
     let mut report = match opts.mode {
         Mode::Harness => harness(model, set, opts, progress)?,
@@ -185,7 +188,7 @@ fn harness(
     }
     report.tokens_decoded = stats.tokens_decoded;
     report.tokens_unshared = stats.tokens_unshared;
-    if set.kind == TaskKind::Mmlu {
+    if report.items.iter().any(|r| r.subject.is_some()) {
         by_subject(&mut report);
     }
     Ok(report)
@@ -254,7 +257,10 @@ fn llama(
         .filter(|i| !set.llama_cpp_unread.contains(&i.at))
         .cloned()
         .collect();
-    let scored = llama_mode::score(model, &items, opts.limit, &lopts)?;
+    let total = opts.limit.map_or(items.len(), |l| l.min(items.len()));
+    let scored = llama_mode::score(model, &items, opts.limit, &lopts, &mut |done| {
+        progress(done, total)
+    })?;
     let mut report = empty_report(set, opts);
     for ((&i, scores), pred) in scored.order.iter().zip(scored.scores).zip(scored.picks) {
         let item = &items[i];
@@ -270,7 +276,6 @@ fn llama(
     report.n = report.items.len();
     report.acc = Accuracy::of(report.items.iter().map(|r| r.pred == r.gold));
     report.tokens_decoded = scored.tokens_decoded;
-    report.tokens_unshared = scored.tokens_decoded;
-    progress(report.n, report.n);
+    report.tokens_unshared = scored.tokens_unshared;
     Ok(report)
 }

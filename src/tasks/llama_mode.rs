@@ -35,6 +35,8 @@ pub struct LlamaScores {
     pub scores: Vec<Vec<f64>>,
     pub picks: Vec<usize>,
     pub tokens_decoded: u64,
+    /// Tokens of all choices' sequences, as if nothing were shared.
+    pub tokens_unshared: u64,
 }
 
 pub fn scorer_for(items: &[Item]) -> Result<Scorer> {
@@ -181,11 +183,13 @@ enum Use {
     Pair(usize, Token),
 }
 
+/// Scores `items` as llama-perplexity would; `progress` gets the number of tasks done after each batch.
 pub fn score(
     model: &Model,
     items: &[Item],
     limit: Option<usize>,
     opts: &LlamaOptions,
+    progress: &mut dyn FnMut(usize),
 ) -> Result<LlamaScores> {
     let scorer = scorer_for(items)?;
     let order = match scorer {
@@ -315,6 +319,7 @@ pub fn score(
             )?);
         }
         i0 = i1;
+        progress(i0);
     }
     let picks = scores.iter().map(|s| pick(scorer, s)).collect();
     Ok(LlamaScores {
@@ -322,6 +327,10 @@ pub fn score(
         scores,
         picks,
         tokens_decoded,
+        tokens_unshared: tasks
+            .iter()
+            .flat_map(|t| t.seqs.iter().map(|s| s.len() as u64))
+            .sum(),
     })
 }
 

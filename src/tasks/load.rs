@@ -111,7 +111,8 @@ impl TaskSet {
                 set.skipped.first().map(String::as_str).unwrap_or("-")
             );
         }
-        if kind == TaskKind::Mmlu {
+        // llama.cpp's binary MMLU files carry no subjects: nothing to check or to add shots from.
+        if kind == TaskKind::Mmlu && set.items.iter().any(|i| i.subject.is_some()) {
             set.check_subjects(opts)?;
             set.load_fewshot(opts)?;
         }
