@@ -12,4 +12,5 @@ pub mod quant;
 pub mod report;
 pub mod results;
 pub mod sweep;
+pub mod tasks;
 pub mod util;

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod eval;
 mod fit;
 mod imatrix;
 mod inspect;
@@ -48,6 +49,8 @@ pub enum Command {
     Perplexity(perplexity::PerplexityArgs),
     /// Throughput as llama-bench measures it (pp/tg tokens/s), plus TTFT, ms/token, peak memory.
     Bench(bench::BenchArgs),
+    /// Multiple-choice accuracy (ARC, MMLU, HellaSwag, WinoGrande) in-process.
+    Eval(eval::EvalArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fit(args) => fit::run(args),
         Command::Perplexity(args) => perplexity::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }
 
@@ -88,6 +92,7 @@ pub fn llama_style_args(
         ("-ngl", "--n-gpu-layers"),
         ("-ub", "--ubatch-size"),
         ("-pg", "--pg"),
+        ("-np", "--parallel"),
     ];
     args.into_iter()
         .map(|a| {

@@ -92,6 +92,13 @@ impl<'m> Context<'m> {
             opts.n_ctx > 0 && opts.n_batch > 0,
             "context size and batch size must be positive"
         );
+        // llama.cpp asserts (aborts the process) when a batch cannot hold one output per sequence.
+        ensure!(
+            opts.n_batch >= opts.n_seq_max,
+            "batch size {} is smaller than the number of parallel sequences {}",
+            opts.n_batch,
+            opts.n_seq_max
+        );
         // SAFETY: default params are plain data; the callback user data (if any) is boxed and
         // outlives the context because the context owns the box and frees the context first.
         let raw = unsafe {
