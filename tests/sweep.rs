@@ -103,9 +103,13 @@ fn a_small_ladder_end_to_end_then_resume_and_refusals() {
     let out = dir.path().join("sweep");
     // Q1_0 cannot be made for this model (rows of 576): recorded as failed, the sweep goes on.
     let types = "F16,Q8_0,Q4_K_M,Q1_0";
-    let err = ok(&sweep_cmd(&f16, &out, types, &["--keep-models"])
-        .output()
-        .unwrap());
+    let arc = format!(
+        "arc-easy={}",
+        common::shared_data("tasks/arc_easy_validation.jsonl").display()
+    );
+    let tasks: &[&str] = &["--tasks", &arc, "--task-limit", "12"];
+    let first: Vec<&str> = [&["--keep-models"][..], tasks].concat();
+    let err = ok(&sweep_cmd(&f16, &out, types, &first).output().unwrap());
     assert!(err.contains("Q1_0") && err.contains("FAILED"), "{err}");
 
     let r = SweepResults::load(&out).unwrap();
@@ -119,6 +123,11 @@ fn a_small_ladder_end_to_end_then_resume_and_refusals() {
     let base = r.base.as_ref().unwrap();
     assert_eq!(r.rungs[0].ppl, base.ppl, "the F16 rung is the base itself");
     for rung in &r.rungs[..3] {
+        let arc = rung
+            .task("arc-easy")
+            .expect("ARC-Easy measured on every rung");
+        assert_eq!(arc.n, 12);
+        assert!((0.0..=1.0).contains(&arc.acc) && arc.acc_err > 0.0);
         assert!(rung.bpw.unwrap() > 4.0 && rung.size_bytes.unwrap() > 50_000_000);
         assert!(rung.pp_ts.unwrap() > 0.0 && rung.tg_ts.unwrap() > 0.0);
     }
@@ -150,6 +159,12 @@ fn a_small_ladder_end_to_end_then_resume_and_refusals() {
     let scheme = rows.records().next().unwrap().unwrap();
     assert_eq!(&scheme[1], "Quant Scheme");
     assert!(table.contains("Q4_K_M") && table.contains("FP16"));
+    let arc_row = table.lines().find(|l| l.contains("ARC-E")).unwrap();
+    assert_eq!(
+        arc_row.matches("0.").count(),
+        3,
+        "ARC-E of F16, Q8_0, Q4_K_M: {arc_row}"
+    );
     assert!(out.join("charts/ppl_vs_bpw.png").exists());
     assert!(std::fs::read_to_string(out.join("report.md"))
         .unwrap()
@@ -157,7 +172,7 @@ fn a_small_ladder_end_to_end_then_resume_and_refusals() {
 
     // The same command again: nothing re-measured (failed rungs are retried and fail again).
     let t0 = Instant::now();
-    let err = ok(&sweep_cmd(&f16, &out, types, &[]).output().unwrap());
+    let err = ok(&sweep_cmd(&f16, &out, types, tasks).output().unwrap());
     assert!(err.contains("done in an earlier run"), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(60));
     let again = SweepResults::load(&out).unwrap();

@@ -52,7 +52,8 @@ pub struct SweepConfig {
 impl SweepConfig {
     /// Everything that changes the numbers, as (name, value) pairs: input hashes and settings.
     /// The plan is not part of it: re-running with more types adds rungs to the same sweep.
-    pub fn fingerprint_inputs(&self) -> Result<Vec<(String, String)>> {
+    /// `task_files` are the files the task sets were read from (hashed, so an edited file counts).
+    pub fn fingerprint_inputs(&self, task_files: &[PathBuf]) -> Result<Vec<(String, String)>> {
         let sha = |p: &PathBuf| crate::util::sha256_file(p);
         let opt = |v: Option<u32>| v.map_or("all".to_string(), |c| c.to_string());
         let mut inputs: Vec<(String, String)> = vec![
@@ -85,6 +86,9 @@ impl SweepConfig {
                 self.task_limit.map_or("all".into(), |l| l.to_string()),
             ));
             inputs.push(("task_seed".into(), self.task_seed.to_string()));
+            for f in task_files {
+                inputs.push((format!("task file {}", f.display()), sha(f)?));
+            }
         }
         Ok(inputs)
     }

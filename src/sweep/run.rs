@@ -17,6 +17,7 @@ use crate::measure::KldBase;
 use crate::quant::quantize::{quantize_file, QuantizeOptions};
 use crate::quant::types;
 use crate::results::{ModelInfo, Provenance, PruneInfo, RungResult, Settings, SweepResults};
+use crate::tasks::{LoadOptions, TaskSet};
 
 pub const KLD_BASE_FILE: &str = "base.kld";
 
@@ -48,8 +49,10 @@ pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
     let text = crate::measure::text::read_text(&cfg.text)?;
     std::fs::create_dir_all(&cfg.out_dir)
         .with_context(|| format!("{}: cannot create the output folder", cfg.out_dir.display()))?;
+    let tasks = load_tasks(cfg, on)?;
     on(SweepEvent::Stage("hashing inputs"));
-    let mut m = open_manifest(cfg)?;
+    let task_files: Vec<PathBuf> = tasks.iter().flat_map(|t| t.files.clone()).collect();
+    let mut m = open_manifest(cfg, &task_files)?;
     if let Some(w) = m.take_warning() {
         on(SweepEvent::Warning(w));
     }
@@ -78,7 +81,7 @@ pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
         r.bpw = Some(summary.bits_per_weight);
         r.size_bytes = Some(summary.file_size);
         r.n_params = Some(summary.parameters);
-        let base = rung::measure_base(cfg, &tokens, &model, &mut r, on)?;
+        let base = rung::measure_base(cfg, &tokens, &model, &mut r, &tasks, on)?;
         base.save(&base_file)?;
         m.results.base = Some(r);
         m.kld_base = Some(KLD_BASE_FILE.into());
@@ -88,6 +91,7 @@ pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
     drop(text);
     let shared = Shared {
         kld_base: &kld_base,
+        tasks: &tasks,
     };
 
     let total = cfg.plan.rungs.len();
@@ -303,10 +307,23 @@ fn measure_rung(
     Ok(res)
 }
 
+/// The task files, read once for every rung.
+fn load_tasks(cfg: &SweepConfig, on: Observer<'_>) -> Result<Vec<TaskSet>> {
+    if cfg.tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    on(SweepEvent::Stage("loading tasks"));
+    let sets = crate::tasks::load_all(&cfg.tasks, &LoadOptions::default())?;
+    for w in sets.iter().flat_map(|s| &s.warnings) {
+        on(SweepEvent::Warning(w.clone()));
+    }
+    Ok(sets)
+}
+
 /// Loads the manifest of an earlier run of the same sweep, or starts one; refuses a folder that
 /// holds a different sweep (other inputs or settings) unless `--force`.
-fn open_manifest(cfg: &SweepConfig) -> Result<Manifest> {
-    let inputs = cfg.fingerprint_inputs()?;
+fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> {
+    let inputs = cfg.fingerprint_inputs(task_files)?;
     let fp = manifest::fingerprint(&inputs);
     let plan = cfg.plan.names();
     let mut warning = None;
@@ -358,7 +375,9 @@ fn open_manifest(cfg: &SweepConfig) -> Result<Manifest> {
     };
     let mut provenance = Provenance::current();
     for (k, v) in &inputs {
-        if matches!(k.as_str(), "model" | "text" | "calibration" | "imatrix") {
+        if matches!(k.as_str(), "model" | "text" | "calibration" | "imatrix")
+            || k.starts_with("task file")
+        {
             provenance.inputs.insert(k.clone(), v.clone());
         }
     }

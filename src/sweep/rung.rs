@@ -11,10 +11,12 @@ use super::events::{Observer, SweepEvent};
 use crate::engine::{Model, ModelOptions, Token};
 use crate::measure::{self, BaseCapture, Eval, KldBase, PerplexityOptions, PerplexityRun};
 use crate::results::{KldSummary, RungResult};
+use crate::tasks::TaskSet;
 
 /// What every rung is measured against, loaded once.
 pub struct Shared<'a> {
     pub kld_base: &'a KldBase,
+    pub tasks: &'a [TaskSet],
 }
 
 pub fn model_options(cfg: &SweepConfig) -> ModelOptions {
@@ -52,6 +54,7 @@ pub fn measure_base(
     tokens: &[Token],
     model: &Model,
     r: &mut RungResult,
+    tasks: &[TaskSet],
     on: Observer<'_>,
 ) -> Result<KldBase> {
     on(SweepEvent::Stage("base perplexity"));
@@ -69,7 +72,7 @@ pub fn measure_base(
     let base = run
         .base
         .expect("a compact capture returns the base it captured");
-    bench_and_tasks(cfg, model, r, on)?;
+    bench_and_tasks(cfg, model, r, tasks, on)?;
     Ok(base)
 }
 
@@ -96,7 +99,7 @@ pub fn measure_file(
         r.ln_ppl_ratio_err = Some(k.stats.ln_ppl_ratio_err);
         r.kld = Some(KldSummary::from(&k.stats));
     }
-    bench_and_tasks(cfg, &model, r, on)
+    bench_and_tasks(cfg, &model, r, shared.tasks, on)
 }
 
 fn record_perplexity(r: &mut RungResult, run: &PerplexityRun) {
@@ -109,6 +112,7 @@ fn bench_and_tasks(
     cfg: &SweepConfig,
     model: &Model,
     r: &mut RungResult,
+    tasks: &[TaskSet],
     on: Observer<'_>,
 ) -> Result<()> {
     if let Some(b) = &cfg.bench {
@@ -136,6 +140,29 @@ fn bench_and_tasks(
         r.tg_ts_sd = res.tg_ts_sd;
         r.peak_rss_bytes = res.peak_rss_bytes;
         r.times.bench_s = Some(t0.elapsed().as_secs_f64());
+    }
+    if !tasks.is_empty() {
+        let t0 = Instant::now();
+        let opts = crate::tasks::EvalOptions {
+            limit: cfg.task_limit,
+            seed: cfg.task_seed,
+            n_threads: cfg.n_threads,
+            ..Default::default()
+        };
+        for set in tasks {
+            crate::util::check_interrupted()?;
+            on(SweepEvent::Stage(set.name()));
+            let report = crate::tasks::evaluate(model, set, &opts, &mut |done, total| {
+                on(SweepEvent::Progress(
+                    done as u64,
+                    total as u64,
+                    "items",
+                    String::new(),
+                ))
+            })?;
+            r.tasks.push(report.score());
+        }
+        r.times.tasks_s = Some(t0.elapsed().as_secs_f64());
     }
     Ok(())
 }
