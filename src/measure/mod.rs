@@ -13,7 +13,9 @@ pub mod kld_record;
 pub mod llama_file;
 pub mod logits;
 pub mod output;
+pub mod percentiles;
 pub mod perplexity;
+mod score;
 pub mod text;
 
 pub use kld::{KldStats, TokenKld};
@@ -22,3 +24,4 @@ pub use perplexity::{
     perplexity, BaseCapture, ChunkProgress, ChunkResult, Eval, KldRun, PerplexityOptions,
     PerplexityRun,
 };
+pub use score::compare_full;
