@@ -75,7 +75,10 @@ pub(super) fn setup<'a>(
                 let m = &base.meta;
                 let what = format!("the KL-divergence base (of {})", m.model);
                 let plan = plan_stored(&what, m.n_ctx, m.n_chunk, opts)?;
-                let against = format!("compact base of {} (top {} tokens)", m.model, m.top_k);
+                let against = format!(
+                    "compact base of {} (top {} tokens, {} tail samples)",
+                    m.model, m.top_k, m.tail_samples
+                );
                 (
                     Cow::Borrowed(base.tokens()),
                     plan,
