@@ -8,7 +8,9 @@
 # mpt-gguf links (llama-cpp-sys-2 0.1.160). To tell a difference of method from one of library version, the
 # script also compiles the same two tool sources against mpt-gguf's own llama.cpp build ("same-lib" column;
 # skipped when that fails). Runs are interleaved; each time is the median of -r runs (min in brackets): on a
-# busy machine the minimum is the steadier estimate.
+# busy machine the minimum is the steadier estimate. With GNU time installed the CPU seconds (user + sys) are
+# printed too: run with OMP_WAIT_POLICY=passive on a busy machine and they measure the work done, free of the
+# time threads spend spinning at barriers while other processes hold the cores.
 # usage: scripts/compare-measure.sh [-t THREADS] [--chunks N] [-r RUNS] [--bench-reps N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +55,17 @@ if [ -n "$out" ] && [ -n "$sys" ] && [ -f "$out/build/common/libllama-common.a" 
 fi
 [ -n "$same" ] || echo "(could not build the same-library reference tools; that column is left out)"
 
-secs() { local s e; s=$(date +%s.%N); "$@" >"$work/last" 2>&1; e=$(date +%s.%N); awk -v a="$s" -v b="$e" 'BEGIN{print b-a}'; }
+# Runs "$@" with its output in $work/last; prints its wall seconds and appends its CPU seconds to $work/cpu.
+secs() {
+  local s e; s=$(date +%s.%N)
+  if [ -x /usr/bin/time ]; then
+    /usr/bin/time -f "%U %S" -o "$work/rusage" "$@" >"$work/last" 2>&1
+    awk '{print $1 + $2}' "$work/rusage" >>"$work/cpu"
+  else
+    "$@" >"$work/last" 2>&1
+  fi
+  e=$(date +%s.%N); awk -v a="$s" -v b="$e" 'BEGIN{print b-a}'
+}
 stats() { sort -g | awk '{a[NR]=$1} END {printf "%.2f [%.2f]", a[int((NR+1)/2)], a[1]}'; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b/a}'; }
@@ -62,11 +74,16 @@ ref_ppl() { grep -o 'Final estimate: PPL = [0-9.]* +/- [0-9.]*' "$work/last" | s
 echo "perplexity: -c 512 --chunks $chunks -t $threads, $(basename "$text"); wall seconds, median [min] of $runs interleaved runs"
 for m in f16 q4_k_m; do
   args=(-m "$work/$m.gguf" -f "$text" -c 512 --chunks "$chunks" -t "$threads")
-  : >"$work/t.ref"; : >"$work/t.same"; : >"$work/t.mpt"
+  for f in t.ref t.same t.mpt c.ref c.same c.mpt; do : >"$work/$f"; done
   for _ in $(seq "$runs"); do
-    secs "$ref/llama-perplexity" "${args[@]}" >>"$work/t.ref"; p_ref=$(ref_ppl)
-    if [ -n "$same" ]; then secs "${same}llama-perplexity" "${args[@]}" >>"$work/t.same"; p_same=$(ref_ppl); fi
-    secs "$mpt" perplexity "${args[@]}" >>"$work/t.mpt"
+    : >"$work/cpu"; secs "$ref/llama-perplexity" "${args[@]}" >>"$work/t.ref"; p_ref=$(ref_ppl)
+    cat "$work/cpu" >>"$work/c.ref"
+    if [ -n "$same" ]; then
+      : >"$work/cpu"; secs "${same}llama-perplexity" "${args[@]}" >>"$work/t.same"; p_same=$(ref_ppl)
+      cat "$work/cpu" >>"$work/c.same"
+    fi
+    : >"$work/cpu"; secs "$mpt" perplexity "${args[@]}" >>"$work/t.mpt"
+    cat "$work/cpu" >>"$work/c.mpt"
     p_mpt=$(grep -o 'PPL = [0-9.]* ± [0-9.]*' "$work/last" | sed 's/PPL = //')
   done
   echo "  $m: PPL llama-perplexity $p_ref | mpt-gguf $p_mpt${same:+ | same-lib $p_same}"
@@ -79,6 +96,11 @@ for m in f16 q4_k_m; do
     "$(ratio "$(median <"$work/t.same")" "$(median <"$work/t.mpt")")" \
     "$(ratio "$(sort -g "$work/t.same" | head -n1)" "$(sort -g "$work/t.mpt" | head -n1)")"
   echo
+  if [ -s "$work/c.mpt" ]; then
+    printf '    cpu   llama-perplexity %s  mpt-gguf %s' "$(stats <"$work/c.ref")" "$(stats <"$work/c.mpt")"
+    [ -n "$same" ] && printf '  same-lib %s' "$(stats <"$work/c.same")"
+    printf '  (cpu ratio mpt-gguf / llama-perplexity %s)\n' "$(ratio "$(median <"$work/c.ref")" "$(median <"$work/c.mpt")")"
+  fi
 done
 
 echo

@@ -19,7 +19,7 @@ mod score;
 pub mod text;
 
 pub use kld::{KldStats, TokenKld};
-pub use kld_base::{KldBase, DEFAULT_TOP_K};
+pub use kld_base::{KldBase, DEFAULT_TAIL_SAMPLES, DEFAULT_TOP_K};
 pub use perplexity::{
     perplexity, BaseCapture, ChunkProgress, ChunkResult, Eval, KldRun, PerplexityOptions,
     PerplexityRun,
