@@ -21,7 +21,7 @@ fn sweep_flow_base_then_rung() {
         n_ctx: 128,
         n_batch: 512,
         n_chunks: Some(3),
-        n_threads: 2,
+        n_threads: 1,
     };
     let _guard = heavy();
 

@@ -167,12 +167,12 @@ fn bases_of_another_vocabulary_are_refused() {
         .position(|w| w == b"\"n_vocab\":49152")
         .unwrap();
     let mut patched = bytes.clone();
-    patched[text_at..text_at + 15].copy_from_slice(b"\"n_vocab\":32000");
+    patched[text_at..text_at + 15].copy_from_slice(b"\"n_vocab\":65536");
     let patched_path = write(dir.path(), "patched.kld", &patched);
     let e = fails(&["perplexity", "-m", m, "--kld-base", path_str(&patched_path)]);
     assert!(
         e.contains(
-            "vocabulary of 49152 tokens, but the KL-divergence base was computed with 32000"
+            "vocabulary of 49152 tokens, but the KL-divergence base was computed with 65536"
         ),
         "{e}"
     );

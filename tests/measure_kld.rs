@@ -4,14 +4,14 @@
 mod common;
 mod measure_common;
 
-use measure_common::{heavy, mpt, mpt_ok, path_str, quant, reference, wikitext};
+use measure_common::{heavy, mpt, mpt_ok, path_str, quant, side_by_side, wikitext};
 use mpt_gguf::engine::{Model, ModelOptions};
 use mpt_gguf::measure::chunks::{ChunkPlan, ChunkRunner};
+use mpt_gguf::measure::compare_full;
 use mpt_gguf::measure::kld::KldAccumulator;
 use mpt_gguf::measure::kld_base::{DEFAULT_TAIL_SAMPLES, DEFAULT_TOP_K};
 use mpt_gguf::measure::kld_record::{sample_offset, BaseRecord};
 use mpt_gguf::measure::logits::LogSumExp;
-use mpt_gguf::measure::perplexity::compare_full;
 use mpt_gguf::measure::text;
 
 /// The proof behind the compact base's design: on the same logits, its mean KLD is within 1% of the
@@ -29,20 +29,22 @@ fn compact_base_is_within_one_percent_of_the_full_vocabulary_kld() {
     let tokens = text::tokenize(&base, &text[..200_000]).unwrap();
     let plan = ChunkPlan::new(512, 2048, 8).unwrap();
     let _guard = heavy();
-    let threads = mpt_gguf::util::default_threads() as u32;
-    let mut base_runner = ChunkRunner::new(&base, &plan, threads).unwrap();
+    // Three single-threaded contexts decoding side by side (no busy-waiting barriers on a busy machine).
+    let mut base_runner = ChunkRunner::new(&base, &plan, 1).unwrap();
     let mut runners: Vec<_> = quants
         .iter()
-        .map(|(_, m)| ChunkRunner::new(m, &plan, threads).unwrap())
+        .map(|(_, m)| ChunkRunner::new(m, &plan, 1).unwrap())
         .collect();
     let mut compact = vec![KldAccumulator::default(); quants.len()];
     let mut full = vec![KldAccumulator::default(); quants.len()];
     let mut index = 0u64;
     for (first, n) in plan.groups() {
-        base_runner.eval(&tokens, first, n).unwrap();
-        for r in &mut runners {
-            r.eval(&tokens, first, n).unwrap();
-        }
+        std::thread::scope(|s| {
+            s.spawn(|| base_runner.eval(&tokens, first, n).unwrap());
+            for r in &mut runners {
+                s.spawn(|| r.eval(&tokens, first, n).unwrap());
+            }
+        });
         for seq in 0..n {
             let base_rows = base_runner.rows(seq).unwrap();
             let quant_rows: Vec<_> = runners.iter().map(|r| r.rows(seq).unwrap()).collect();
@@ -133,16 +135,32 @@ fn saved_compact_base_matches_base_model_run() {
         "{size}"
     );
 
-    let compact = mpt_ok(&[
+    // The two comparisons side by side, a thread each.
+    let mut args = vec![
         "perplexity",
         "-m",
         path_str(&q),
-        "--kld-base",
-        path_str(&kld),
-    ]);
-    let mut args = vec!["perplexity", "-m", path_str(&q), "--base", path_str(&f16)];
+        "--base",
+        path_str(&f16),
+        "-t",
+        "1",
+    ];
     args.extend(common_args);
-    let full = mpt_ok(&args);
+    let (compact, full) = std::thread::scope(|s| {
+        let compact = s.spawn(|| {
+            mpt_ok(&[
+                "perplexity",
+                "-m",
+                path_str(&q),
+                "--kld-base",
+                path_str(&kld),
+                "-t",
+                "1",
+            ])
+        });
+        let full = mpt_ok(&args);
+        (compact.join().unwrap(), full)
+    });
     for label in [
         "Same top p",
         "Mean    Δp",
@@ -286,7 +304,6 @@ fn llama_cpp_logits_files_interoperate() {
         path_str(&theirs),
     ];
     args.extend(settings);
-    reference("llama-perplexity", &args);
     let mut ours_args = vec!["perplexity"];
     ours_args.extend(args.iter().map(|a| {
         if *a == path_str(&theirs) {
@@ -295,7 +312,12 @@ fn llama_cpp_logits_files_interoperate() {
             a
         }
     }));
-    mpt_ok(&ours_args);
+    let (_, out) = side_by_side("llama-perplexity", &args, &ours_args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let (a, b) = (
         std::fs::read(&theirs).unwrap(),
@@ -316,7 +338,7 @@ fn llama_cpp_logits_files_interoperate() {
         "{differing} of {total} 16-bit values differ"
     );
 
-    let mut args = vec![
+    let args = vec![
         "-m",
         path_str(&q),
         "--kl-divergence-base",
@@ -325,9 +347,16 @@ fn llama_cpp_logits_files_interoperate() {
         "-c",
         "256",
     ];
-    let theirs_report = kld_report(&reference("llama-perplexity", &args));
-    args.insert(0, "perplexity");
-    let ours_report = kld_report(&mpt_ok(&args));
+    let mut ours_args = args.clone();
+    ours_args.insert(0, "perplexity");
+    let (theirs_out, out) = side_by_side("llama-perplexity", &args, &ours_args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs_report = kld_report(&theirs_out);
+    let ours_report = kld_report(&String::from_utf8_lossy(&out.stdout));
     assert!(theirs_report.len() >= 35, "{theirs_report:#?}");
     assert_eq!(ours_report, theirs_report);
 }

@@ -3,7 +3,7 @@
 mod common;
 mod measure_common;
 
-use measure_common::{assert_significant, heavy, mpt, path_str, quant, reference, wikitext};
+use measure_common::{assert_significant, heavy, path_str, quant, side_by_side, wikitext};
 
 /// llama-perplexity's `[1]12.5608,[2]21.2755,...` running values and its final estimate.
 fn parse_reference(out: &str) -> (Vec<f64>, f64, f64) {
@@ -39,15 +39,13 @@ fn parity_with(model: &std::path::Path, settings: &[&str]) {
     let value = |flag: &str| settings[settings.iter().position(|a| *a == flag).unwrap() + 1];
     let n_chunks: usize = value("--chunks").parse().unwrap();
     let n_ctx: u64 = value("-c").parse().unwrap();
-    let _guard = heavy();
-    let theirs = reference("llama-perplexity", &args);
-    let (ref_chunks, ref_ppl, ref_err) = parse_reference(&theirs);
-    assert_eq!(ref_chunks.len(), n_chunks, "{theirs}");
-
     let mut ours_args = vec!["perplexity"];
     ours_args.extend(&args);
     ours_args.extend(["--json", "-"]);
-    let out = mpt(&ours_args);
+    let _guard = heavy();
+    let (theirs, out) = side_by_side("llama-perplexity", &args, &ours_args);
+    let (ref_chunks, ref_ppl, ref_err) = parse_reference(&theirs);
+    assert_eq!(ref_chunks.len(), n_chunks, "{theirs}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -30,11 +30,13 @@ pub struct BenchArgs {
     /// Prompt then generation as one test: `PP,TG` (-pg).
     #[arg(long = "pg", value_name = "PP,TG", value_parser = parse_pair)]
     pub pg: Vec<(u32, u32)>,
+    /// Logical batch: prompt tokens per decode call.
     #[arg(short = 'b', long = "batch-size", default_value = "2048", value_parser = parse_list)]
     pub batch: Vec<Vec<u32>>,
     /// Physical batch (-ub).
     #[arg(long = "ubatch-size", default_value = "512", value_parser = parse_list)]
     pub ubatch: Vec<Vec<u32>>,
+    /// Threads [default: all cores].
     #[arg(short = 't', long = "threads", value_parser = parse_list)]
     pub threads: Vec<Vec<u32>>,
     /// Layers to offload to the GPU (`-ngl`; needs a CUDA build).

@@ -38,19 +38,20 @@ pub struct PerplexityArgs {
     /// Use at most this many chunks.
     #[arg(long)]
     pub chunks: Option<u32>,
-    #[arg(short = 't', long, default_value_t = mpt_gguf::util::default_threads() as u32)]
+    /// Threads for llama.cpp [default: all cores].
+    #[arg(short = 't', long, default_value_t = mpt_gguf::util::default_threads() as u32, hide_default_value = true)]
     pub threads: u32,
     /// Layers to offload to the GPU (`-ngl`; needs a CUDA build).
     #[arg(long = "n-gpu-layers", default_value_t = 0)]
     pub n_gpu_layers: u32,
     /// KL-divergence against this base model, over the full vocabulary (both models loaded).
-    #[arg(long, conflicts_with_all = ["kld_base", "kl_divergence", "save_kld_base"])]
+    #[arg(long, conflicts_with_all = ["kld_base", "kl_divergence", "save_kld_base", "kl_divergence_base"])]
     pub base: Option<PathBuf>,
-    /// Save a compact KL-divergence base of this model (a few hundred bytes per scored token).
+    /// Save a compact KL-divergence base of this model (520 bytes per scored token with the defaults).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["kld_base", "kl_divergence"])]
     pub save_kld_base: Option<PathBuf>,
     /// KL-divergence against a compact base saved with --save-kld-base.
-    #[arg(long, value_name = "FILE", conflicts_with = "kl_divergence")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kl_divergence", "kl_divergence_base"])]
     pub kld_base: Option<PathBuf>,
     /// Top tokens per position kept by --save-kld-base.
     #[arg(long, default_value_t = DEFAULT_TOP_K)]

@@ -290,6 +290,12 @@ impl KldBase {
             tokens_sha256(&tokens) == meta.tokens_sha256,
             "token hash does not match its header (corrupt file)"
         );
+        if let Some(t) = tokens.iter().find(|&&t| t < 0 || t as u32 >= meta.n_vocab) {
+            bail!(
+                "token id {t} outside its vocabulary of {} (corrupt file)",
+                meta.n_vocab
+            );
+        }
         Ok(KldBase {
             meta,
             tokens,

@@ -236,6 +236,14 @@ impl LlamaLogitsReader {
         input
             .read_i32_into::<LittleEndian>(&mut tokens)
             .with_context(|| bad("truncated tokens"))?;
+        if let Some(t) = tokens.iter().find(|&&t| t < 0 || t as usize >= n_vocab) {
+            bail!(
+                "{}",
+                bad(&format!(
+                    "token id {t} outside its vocabulary of {n_vocab} (corrupt file)"
+                ))
+            );
+        }
         Ok(Self {
             input,
             path: path.to_path_buf(),
@@ -292,7 +300,7 @@ mod tests {
     fn written_files_read_back_and_bad_ones_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("base.bin");
-        let tokens: Vec<Token> = (0..16).collect();
+        let tokens: Vec<Token> = (0..16).map(|i| i % 5).collect();
         let mut w = LlamaLogitsWriter::create(&p, 8, 5, 2, &tokens).unwrap();
         let row: Vec<u16> = (0..row_len(5) as u16).collect();
         for _ in 0..2 * 3 {
@@ -306,7 +314,11 @@ mod tests {
         r.read_chunk(&mut buf).unwrap();
         assert_eq!(&buf[..row.len()], &row[..]);
 
-        let bytes = std::fs::read(&p).unwrap();
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes[20] = 7; // first token: id 7 in a 5-token vocabulary
+        std::fs::write(&p, &bytes).unwrap();
+        let e = format!("{:#}", LlamaLogitsReader::open(&p).err().unwrap());
+        assert!(e.contains("token id 7 outside its vocabulary of 5"), "{e}");
         std::fs::write(&p, &bytes[..bytes.len() - 2]).unwrap();
         let e = format!("{:#}", LlamaLogitsReader::open(&p).err().unwrap());
         assert!(

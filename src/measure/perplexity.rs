@@ -1,20 +1,16 @@
 //! Perplexity of a token stream (llama-perplexity's algorithm and numbers), optionally capturing a
 //! KL-divergence base or comparing against one.
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::chunks::{ChunkPlan, ChunkRunner};
-use super::kld::{KldAccumulator, KldRunning, KldStats, TokenKld};
+use super::kld::{KldAccumulator, KldRunning, KldStats};
 use super::kld_base::KldBase;
-use super::kld_record::BaseRecord;
-use super::llama_file::{self, LlamaLogitsReader, LlamaLogitsWriter};
-use super::logits::{kld_full, nll_and_prob, LogSumExp};
+use super::score::{setup, Scorer, Setup};
 use crate::engine::{Model, Token};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,7 +176,7 @@ pub fn plan_text(n_tokens: usize, opts: &PerplexityOptions) -> Result<ChunkPlan>
 }
 
 /// Plan for a stored base: its `n_ctx` and chunk count, which the options must not contradict.
-fn plan_stored(
+pub(super) fn plan_stored(
     what: &str,
     n_ctx: u32,
     n_chunk: u32,
@@ -195,17 +191,6 @@ fn plan_stored(
     ChunkPlan::new(n_ctx, opts.n_batch, n_chunk as usize)
 }
 
-enum Scorer<'a> {
-    Plain,
-    Capture {
-        base: Option<Box<KldBase>>,
-        writer: Option<LlamaLogitsWriter>,
-    },
-    Compact(&'a KldBase),
-    Llama(LlamaLogitsReader, Vec<u16>),
-    Full(ChunkRunner<'a>),
-}
-
 /// Runs the model over the chunks of `eval` and scores them. `progress` is called after every chunk.
 pub fn perplexity(
     model: &Model,
@@ -215,83 +200,12 @@ pub fn perplexity(
 ) -> Result<PerplexityRun> {
     let t0 = Instant::now();
     check_context(model, opts.n_ctx)?;
-    let (tokens, plan, mut scorer, against): (Cow<[Token]>, ChunkPlan, Scorer, Option<String>) =
-        match eval {
-            Eval::Text { tokens, capture } => {
-                let plan = plan_text(tokens.len(), opts)?;
-                let used = &tokens[..plan.n_chunk * plan.n_ctx];
-                let (n_ctx, n_chunk) = (opts.n_ctx, plan.n_chunk as u32);
-                let base = capture.top_k.map(|k| {
-                    KldBase::new(model, used, n_ctx, n_chunk, k.max(1), capture.tail_samples)
-                });
-                let writer = match capture.llama_file {
-                    Some(p) => Some(LlamaLogitsWriter::create(
-                        p,
-                        n_ctx,
-                        model.n_vocab(),
-                        n_chunk,
-                        used,
-                    )?),
-                    None => None,
-                };
-                let scorer = if base.is_none() && writer.is_none() {
-                    Scorer::Plain
-                } else {
-                    Scorer::Capture {
-                        base: base.map(Box::new),
-                        writer,
-                    }
-                };
-                (Cow::Borrowed(tokens), plan, scorer, None)
-            }
-            Eval::AgainstBase(base) => {
-                base.check_model(model)?;
-                let m = &base.meta;
-                let what = format!("the KL-divergence base (of {})", m.model);
-                let plan = plan_stored(&what, m.n_ctx, m.n_chunk, opts)?;
-                let against = format!("compact base of {} (top {} tokens)", m.model, m.top_k);
-                (
-                    Cow::Borrowed(base.tokens()),
-                    plan,
-                    Scorer::Compact(base),
-                    Some(against),
-                )
-            }
-            Eval::AgainstLlamaFile(path) => {
-                let mut reader = LlamaLogitsReader::open(path)?;
-                if reader.n_vocab != model.n_vocab() {
-                    bail!(
-                        "{}: vocabulary of {} tokens, but the llama.cpp logits file {} has {}; compare models of the same vocabulary",
-                        model.path().display(),
-                        model.n_vocab(),
-                        path.display(),
-                        reader.n_vocab
-                    );
-                }
-                let what = path.display().to_string();
-                let plan = plan_stored(&what, reader.n_ctx, reader.n_chunk, opts)?;
-                let tokens = Cow::Owned(std::mem::take(&mut reader.tokens));
-                let against = format!("llama.cpp logits file {}", path.display());
-                (
-                    tokens,
-                    plan,
-                    Scorer::Llama(reader, Vec::new()),
-                    Some(against),
-                )
-            }
-            Eval::AgainstModel { tokens, base } => {
-                check_same_vocab(model, base)?;
-                let plan = plan_text(tokens.len(), opts)?;
-                let runner = ChunkRunner::new(base, &plan, opts.n_threads)?;
-                let against = format!("{} (full vocabulary)", base.path().display());
-                (
-                    Cow::Borrowed(tokens),
-                    plan,
-                    Scorer::Full(runner),
-                    Some(against),
-                )
-            }
-        };
+    let Setup {
+        tokens,
+        plan,
+        mut scorer,
+        against,
+    } = setup(model, eval, opts)?;
     let tokens: &[Token] = &tokens;
     let mut runner = ChunkRunner::new(model, &plan, opts.n_threads)?;
     let n_scored_chunk = plan.scored_per_chunk();
@@ -313,7 +227,7 @@ pub fn perplexity(
             let rows = runner.rows(seq)?;
             let from = c * plan.n_ctx + plan.first + 1;
             let targets = &tokens[from..from + n_scored_chunk];
-            let per_token = score_chunk(&mut scorer, &rows, targets, seq, c * n_scored_chunk)?;
+            let per_token = scorer.score_chunk(&rows, targets, seq, c * n_scored_chunk)?;
             let (mut c_sum, mut c_kld, mut c_base, mut c_same) = (0.0, 0.0, 0.0, 0u64);
             for (nll, kld) in &per_token {
                 nll_sum += nll;
@@ -351,19 +265,7 @@ pub fn perplexity(
         }
     }
     let (ppl, ppl_err) = ppl_and_err(nll_sum, nll2_sum, count);
-    let base = match scorer {
-        Scorer::Capture { base, writer, .. } => {
-            if let Some(w) = writer {
-                w.finish()?;
-            }
-            base.map(|mut b| {
-                b.meta.ppl = ppl;
-                b.meta.ppl_err = ppl_err;
-                *b
-            })
-        }
-        _ => None,
-    };
+    let base = scorer.finish(ppl, ppl_err)?;
     Ok(PerplexityRun {
         ppl,
         ppl_err,
@@ -393,97 +295,6 @@ fn ppl_and_err(sum: f64, sum2: f64, count: u64) -> (f64, f64) {
         0.0
     };
     (ppl, err)
-}
-
-/// Scores one chunk's rows: per token its NLL and, in comparison modes, its KL-divergence values.
-/// `seq` is the chunk's sequence in its decode group, `first_scored` the index of its first scored
-/// token over the whole run.
-fn score_chunk(
-    scorer: &mut Scorer,
-    rows: &[&[f32]],
-    targets: &[Token],
-    seq: usize,
-    first_scored: usize,
-) -> Result<Vec<(f64, Option<TokenKld>)>> {
-    let with_kld = |t: TokenKld| (t.nll, Some(t));
-    Ok(match scorer {
-        Scorer::Plain => rows
-            .par_iter()
-            .zip(targets)
-            .map(|(row, &tok)| (nll_and_prob(row, tok as usize).0, None))
-            .collect(),
-        Scorer::Capture { base, writer } => {
-            let (keep, encode) = (base.as_ref(), writer.is_some());
-            let n_vocab = rows.first().map_or(0, |r| r.len());
-            let out: Vec<(f64, Option<BaseRecord>, Option<Vec<u16>>)> = rows
-                .par_iter()
-                .zip(targets)
-                .enumerate()
-                .map(|(k, (row, &tok))| {
-                    let tok = tok as usize;
-                    let lse = LogSumExp::of(row);
-                    let index = (first_scored + k) as u64;
-                    let record = keep.map(|b| b.capture(index, row, &lse, tok));
-                    let encoded = encode.then(|| {
-                        let mut buf = vec![0u16; llama_file::row_len(n_vocab)];
-                        llama_file::encode_row(row, tok, &mut buf);
-                        buf
-                    });
-                    (-lse.log_prob(row[tok]), record, encoded)
-                })
-                .collect();
-            let mut nlls = Vec::with_capacity(out.len());
-            for (nll, record, encoded) in out {
-                if let (Some(b), Some(r)) = (base.as_mut(), record) {
-                    b.push(&r);
-                }
-                if let (Some(w), Some(e)) = (writer.as_mut(), encoded) {
-                    w.write_row(&e)?;
-                }
-                nlls.push((nll, None));
-            }
-            nlls
-        }
-        Scorer::Compact(base) => rows
-            .par_iter()
-            .zip(targets)
-            .enumerate()
-            .map(|(k, (row, &tok))| with_kld(base.compare_at(first_scored + k, row, tok as usize)))
-            .collect(),
-        Scorer::Llama(reader, buf) => {
-            reader.read_chunk(buf)?;
-            let nv = llama_file::row_len(reader.n_vocab);
-            rows.par_iter()
-                .zip(targets)
-                .zip(buf.par_chunks_exact(nv))
-                .map(|((row, &tok), base)| {
-                    with_kld(llama_file::compare_row(row, base, tok as usize))
-                })
-                .collect()
-        }
-        Scorer::Full(base_runner) => {
-            let base_rows = base_runner.rows(seq)?;
-            rows.par_iter()
-                .zip(&base_rows)
-                .zip(targets)
-                .map(|((row, base), &tok)| with_kld(compare_full(base, row, tok as usize)))
-                .collect()
-        }
-    })
-}
-
-/// Exact full-vocabulary comparison of one position.
-pub fn compare_full(base: &[f32], quant: &[f32], token: usize) -> TokenKld {
-    let (bl, ql) = (LogSumExp::of(base), LogSumExp::of(quant));
-    let nll = -ql.log_prob(quant[token]);
-    let nll_base = -bl.log_prob(base[token]);
-    TokenKld {
-        nll,
-        nll_base,
-        kld: kld_full(base, &bl, quant, &ql),
-        p_diff: (-nll).exp() - (-nll_base).exp(),
-        same_top: bl.argmax == ql.argmax,
-    }
 }
 
 /// Two models are comparable token by token only with the same vocabulary.

@@ -60,6 +60,39 @@ pub fn reference(tool: &str, args: &[&str]) -> String {
     text
 }
 
+/// Runs a llama.cpp tool and mpt-gguf side by side, one thread each (`-t 1` is appended to both): on a
+/// 2-core machine that takes as long as one after the other with two threads, and a busy machine slows
+/// it far less (no busy-waiting thread barriers). Returns the tool's output and mpt-gguf's.
+pub fn side_by_side(tool: &str, tool_args: &[&str], mpt_args: &[&str]) -> (String, Output) {
+    let spawn = |mut c: Command| {
+        c.arg("-t")
+            .arg("1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut theirs = Command::new(common::require_reference(tool));
+    theirs.args(tool_args);
+    let mut ours = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"));
+    ours.args(mpt_args);
+    let (theirs, ours) = (spawn(theirs), spawn(ours));
+    let (theirs, ours) = (
+        theirs.wait_with_output().unwrap(),
+        ours.wait_with_output().unwrap(),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&theirs.stdout),
+        String::from_utf8_lossy(&theirs.stderr)
+    );
+    assert!(
+        theirs.status.success(),
+        "{tool} {tool_args:?} failed:\n{text}"
+    );
+    (text, ours)
+}
+
 /// stdout of a successful mpt-gguf run (fails the test with stderr otherwise).
 pub fn mpt_ok(args: &[&str]) -> String {
     let out = mpt(args);
