@@ -251,3 +251,75 @@ fn quantized_files_are_deleted_and_ctrl_c_keeps_finished_rungs() {
     );
     assert!(gguf_files(&out).is_empty(), "{:?}", gguf_files(&out));
 }
+
+#[test]
+fn prune_grid_cells_are_measured_like_rungs() {
+    let f16 = common::model_f16();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("grid");
+    let cal = common::shared_data("calibration/groups_merged.txt");
+    let extra = [
+        "--prune",
+        "magnitude=0.3",
+        "--prune",
+        "depth=2",
+        "--calib",
+        s(&cal),
+        "--imatrix-chunks",
+        "1",
+        "--no-bench",
+    ];
+    ok(&sweep_cmd(&f16, &out, "F16,Q8_0", &extra).output().unwrap());
+    let r = SweepResults::load(&out).unwrap();
+    let names: Vec<&str> = r.rungs.iter().map(|r| r.rung.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "F16",
+            "Q8_0",
+            "F16+magnitude-0.3",
+            "Q8_0+magnitude-0.3",
+            "F16+drop-2",
+            "Q8_0+drop-2"
+        ]
+    );
+    let base_ppl = r.base.as_ref().unwrap().ppl.unwrap();
+    for cell in &r.rungs[2..] {
+        assert!(cell.ok(), "{}: {:?}", cell.rung, cell.error);
+        let p = cell.prune.as_ref().unwrap();
+        assert!(
+            cell.ppl.unwrap() > base_ppl,
+            "{}: pruning costs quality",
+            cell.rung
+        );
+        assert!(cell.kld.as_ref().unwrap().mean > 0.0);
+        match p.method.as_str() {
+            "magnitude" => {
+                assert_eq!(p.level, 0.3);
+                let sp = p.achieved_sparsity.unwrap();
+                assert!((0.29..=0.31).contains(&sp), "{sp}");
+            }
+            "depth" => {
+                assert_eq!(p.removed_layers.len(), 2);
+                assert!(cell.n_params.unwrap() < r.base.as_ref().unwrap().n_params.unwrap());
+            }
+            m => panic!("unexpected method {m}"),
+        }
+    }
+    // The grid's columns and charts.
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let mut rd = csv::Reader::from_reader(csv.as_bytes());
+    let headers = rd.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 6);
+    assert_eq!(&rows[3][col("prune_method")], "magnitude");
+    assert!(!rows[3][col("theoretical_compression_rate")].is_empty());
+    assert!(out.join("charts/ppl_vs_sparsity.png").exists());
+    assert!(out.join("charts/prune_quant_heatmap.png").exists());
+    assert!(
+        gguf_files(&out).iter().all(|f| f == "imatrix.gguf"),
+        "{:?}",
+        gguf_files(&out)
+    );
+}
