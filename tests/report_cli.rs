@@ -177,7 +177,12 @@ fn plot_renders_charts_and_report_from_saved_results() {
         .arg("--report")
         .assert()
         .success();
-    for name in ["results.csv", "table5.csv", "report.md", "kld_vs_bpw.svg"] {
+    for name in [
+        "results.csv",
+        "table5.csv",
+        "report.md",
+        "charts/kld_vs_bpw.svg",
+    ] {
         assert!(everything.join(name).exists(), "{name}");
     }
 }

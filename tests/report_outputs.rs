@@ -133,7 +133,9 @@ fn results_csv_has_one_row_per_rung_with_the_saved_numbers() {
 /// Rows of the published table (`| **Model** | **Indicator** | cells... |`) by model and indicator.
 fn reference_table() -> Vec<(String, String, Vec<String>)> {
     // `../shared` beside a checkout (`../../shared` from a worktree under wt/).
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = &std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     let path = ["../shared", "../../shared"]
         .iter()
         .map(|s| repo.join(s).join("reference/mpt-table5-layout.md"))
@@ -270,6 +272,7 @@ fn svg_text(path: &Path) -> String {
 fn charts_are_valid_png_and_svg_with_the_marks() {
     let r = fx::smollm2();
     let (_t, dir) = out_dir("smollm2-charts");
+    let charts = dir.join("charts");
     let written = report::render_all(std::slice::from_ref(&r), &dir).unwrap();
     for name in [
         "ppl_vs_bpw",
@@ -279,8 +282,8 @@ fn charts_are_valid_png_and_svg_with_the_marks() {
         "accuracy_vs_bits",
         "fig7_schemes",
     ] {
-        let png = dir.join(format!("{name}.png"));
-        let svg = dir.join(format!("{name}.svg"));
+        let png = charts.join(format!("{name}.png"));
+        let svg = charts.join(format!("{name}.svg"));
         assert!(written.contains(&png) && written.contains(&svg), "{name}");
         let (w, h) = check_png(&png);
         assert!(w >= 1000 && h >= 600, "{name}: {w}x{h}");
@@ -298,13 +301,13 @@ fn charts_are_valid_png_and_svg_with_the_marks() {
             assert!(text.contains("safe zone"), "{name}");
         }
     }
-    let svg = svg_text(&dir.join("ppl_vs_bpw.svg"));
+    let svg = svg_text(&charts.join("ppl_vs_bpw.svg"));
     assert!(
         svg.contains("Perplexity vs bits per weight") && svg.contains("Q4_K_M"),
         "{svg}"
     );
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    assert!(md.contains("![Perplexity vs bits per weight](ppl_vs_bpw.png)"));
+    assert!(md.contains("![Perplexity vs bits per weight](charts/ppl_vs_bpw.png)"));
     assert!(md.contains("phase transition at b0 = 3."), "{md}");
     assert!(md.contains("IQ1_S failed"), "{md}");
     assert!(md.contains("| **SmolLM2-135M-Instruct** | **Quant Scheme** |"));
@@ -315,8 +318,9 @@ fn charts_are_valid_png_and_svg_with_the_marks() {
 fn several_models_share_charts_and_get_one_block_each() {
     let results = [fx::smollm2(), fx::qwen_05b(), fx::qwen_15b()];
     let (_t, dir) = out_dir("three-models");
+    let charts = dir.join("charts");
     report::render_all(&results, &dir).unwrap();
-    let text = svg_text(&dir.join("fig7_schemes.svg"));
+    let text = svg_text(&charts.join("fig7_schemes.svg"));
     for m in [
         "SmolLM2-135M-Instruct",
         "Qwen2.5-0.5B",
@@ -346,16 +350,20 @@ fn several_models_share_charts_and_get_one_block_each() {
 fn grid_results_get_pruning_charts_and_columns() {
     let r = fx::grid();
     let (_t, dir) = out_dir("grid");
+    let charts = dir.join("charts");
     let written = report::render_all(std::slice::from_ref(&r), &dir).unwrap();
     for name in [
         "ppl_vs_sparsity",
         "ppl_vs_effective_bpw",
         "prune_quant_heatmap",
     ] {
-        assert!(written.contains(&dir.join(format!("{name}.png"))), "{name}");
-        check_png(&dir.join(format!("{name}.png")));
+        assert!(
+            written.contains(&charts.join(format!("{name}.png"))),
+            "{name}"
+        );
+        check_png(&charts.join(format!("{name}.png")));
     }
-    let text = svg_text(&dir.join("ppl_vs_sparsity.svg"));
+    let text = svg_text(&charts.join("ppl_vs_sparsity.svg"));
     assert!(
         text.contains("wanda pruning") && text.contains("F16: p0 = "),
         "{text}"
@@ -375,7 +383,7 @@ fn grid_results_get_pruning_charts_and_columns() {
         p0s[4..].iter().all(|p| (p - fx::P0_MAGNITUDE).abs() < 0.01),
         "{p0s:?}"
     );
-    let heat = svg_text(&dir.join("prune_quant_heatmap.svg"));
+    let heat = svg_text(&charts.join("prune_quant_heatmap.svg"));
     assert!(
         heat.contains("wanda 0.5") && heat.contains("Q4_K_M"),
         "{heat}"

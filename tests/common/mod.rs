@@ -7,8 +7,11 @@ use std::sync::Mutex;
 
 pub const MODEL_Q4_1: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
+/// Read at run time: test binaries are reused from a shared build cache by clones in other folders.
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// `../shared/data/...` beside the checkout.

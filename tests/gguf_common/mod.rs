@@ -12,7 +12,12 @@ pub const MODEL_Q4_1: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 pub fn model_q4_1() -> PathBuf {
     let dir = std::env::var_os("MPT_MODELS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_MANIFEST_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+                .join("models")
+        });
     let path = dir.join(MODEL_Q4_1);
     assert!(
         path.exists(),

@@ -12,7 +12,10 @@ use mpt_gguf::tasks::{Item, LoadOptions, TaskSet};
 use serde_json::Value;
 
 pub fn tasks_dir() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tasks");
+    let p = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("../shared/data/tasks");
     assert!(
         p.exists(),
         "{} is missing: tests read the shared task rows",
