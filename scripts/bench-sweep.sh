@@ -9,7 +9,9 @@
 # usage: scripts/bench-sweep.sh [-t THREADS] [--chunks N] [--imatrix-chunks N] [--types LIST] [-p N] [-n N] [-r N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=$(nproc); chunks=20; ichunks=16; types=Q8_0,Q4_K_M,Q2_K,IQ2_XS; pp=512; tg=128; reps=5
+threads=$(nproc); chunks=20; ichunks=16; pp=512; tg=128; reps=5
+# The default is the table5 ladder, what `mpt-gguf sweep` measures when no ladder is named.
+types=F16,Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q3_K_M,Q2_K,IQ1_M
 while [ $# -gt 0 ]; do
   case $1 in
     -t) threads=$2; shift 2;; --chunks) chunks=$2; shift 2;; --imatrix-chunks) ichunks=$2; shift 2;;
@@ -32,7 +34,7 @@ f16=$work/base-f16.gguf
 needs_imatrix=$("$mpt" types --json | python3 -c '
 import json, sys
 want = set(sys.argv[1].upper().split(","))
-print(int(any(t["name"] in want and t["needs_imatrix"] for t in json.load(sys.stdin))))' "$types")
+print(int(any(t["name"] in want and (t["needs_imatrix"] or t["name"].startswith("IQ")) for t in json.load(sys.stdin))))' "$types")
 
 now() { date +%s.%N; }
 # Runs a command with its output into file $1 and prints its peak resident memory in bytes
@@ -45,33 +47,40 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
 PY
 }
 
+# Runs "$@" and appends "LABEL SECONDS" to the pipeline's stage times.
+timed() { local label=$1 s; shift; s=$(now); "$@"; echo "$label $(python3 -c "print(f'{$(now) - $s:.1f}')")" >>"$work/pipe/times"; }
+
 echo "pipeline of llama.cpp tools ($threads threads, $chunks chunks of 512, types $types)..." >&2
 mkdir -p "$work/pipe"
 t0=$(now)
 im=()
 if [ "$needs_imatrix" = 1 ]; then
-  "$ref/llama-imatrix" -m "$f16" -f "$cal" -o "$work/pipe/imatrix.gguf" --chunks "$ichunks" -t "$threads" >/dev/null 2>&1
+  timed imatrix "$ref/llama-imatrix" -m "$f16" -f "$cal" -o "$work/pipe/imatrix.gguf" --chunks "$ichunks" -t "$threads" >/dev/null 2>&1
   im=(--imatrix "$work/pipe/imatrix.gguf")
 fi
-"$ref/llama-perplexity" -m "$f16" -f "$text" -c 512 --chunks "$chunks" -t "$threads" \
+timed base-perplexity "$ref/llama-perplexity" -m "$f16" -f "$text" -c 512 --chunks "$chunks" -t "$threads" \
   --kl-divergence-base "$work/pipe/base.kld" >"$work/pipe/base.ppl.txt" 2>&1
-"$ref/llama-bench" -m "$f16" -p "$pp" -n "$tg" -r "$reps" -t "$threads" -o json >"$work/pipe/base.bench.json" 2>/dev/null
+timed base-bench "$ref/llama-bench" -m "$f16" -p "$pp" -n "$tg" -r "$reps" -t "$threads" -o json >"$work/pipe/base.bench.json" 2>/dev/null
 pipe_peak=0
 for ty in ${types//,/ }; do
-  imq=(); case $ty in IQ*) imq=("${im[@]}");; esac
-  "$ref/llama-quantize" "${imq[@]}" "$f16" "$work/pipe/$ty.gguf" "$ty" "$threads" >/dev/null 2>&1
+  # The sweep's default --imatrix-for iq: only the IQ types (and Q2_K_S, which needs one) get it.
+  imq=(); case $ty in IQ*|Q2_K_S) imq=("${im[@]}");; esac
+  timed "$ty-quantize" "$ref/llama-quantize" "${imq[@]}" "$f16" "$work/pipe/$ty.gguf" "$ty" "$threads" >/dev/null 2>&1
+  s=$(now)
   peak=$(peak_of "$work/pipe/$ty.ppl.txt" "$ref/llama-perplexity" -m "$work/pipe/$ty.gguf" -t "$threads" \
     --kl-divergence-base "$work/pipe/base.kld" --kl-divergence)
-  "$ref/llama-bench" -m "$work/pipe/$ty.gguf" -p "$pp" -n "$tg" -r "$reps" -t "$threads" -o json \
+  echo "$ty-perplexity $(python3 -c "print(f'{$(now) - $s:.1f}')")" >>"$work/pipe/times"
+  timed "$ty-bench" "$ref/llama-bench" -m "$work/pipe/$ty.gguf" -p "$pp" -n "$tg" -r "$reps" -t "$threads" -o json \
     >"$work/pipe/$ty.bench.json" 2>/dev/null
   rm -f "$work/pipe/$ty.gguf"
   [ "$peak" -gt "$pipe_peak" ] && pipe_peak=$peak
 done
 t1=$(now)
-echo "mpt-gguf sweep..." >&2
+echo "pipeline: $(python3 -c "print(f'{$t1 - $t0:.1f}')") s; mpt-gguf sweep..." >&2
 sweep_peak=$(peak_of "$work/sweep.log" "$mpt" sweep "$f16" -o "$work/sweep" -f "$text" -c 512 --chunks "$chunks" -t "$threads" \
   --calib "$cal" --imatrix-chunks "$ichunks" --types "$types" -p "$pp" -n "$tg" -r "$reps")
 t2=$(now)
+echo "sweep: $(python3 -c "print(f'{$t2 - $t1:.1f}')") s" >&2
 
 python3 - "$work" "$types" "$t0" "$t1" "$t2" "$pipe_peak" "$sweep_peak" <<'PY'
 import json, re, sys
@@ -97,15 +106,26 @@ print(f"{'base':<8} {grab(f'{work}/pipe/base.ppl.txt', r'Final estimate: PPL = (
       f"{base.get('ppl') or float('nan'):>10.4f} {'-':>14} {'-':>10} "
       f"{ts(f'{work}/pipe/base.bench.json', 1):>10.1f} {base.get('pp_ts') or float('nan'):>10.1f} "
       f"{ts(f'{work}/pipe/base.bench.json', 0):>10.1f} {base.get('tg_ts') or float('nan'):>10.1f}")
+ppl_q, kld_q = r"Mean PPL\(Q\)\s*:\s*([0-9.]+)", r"Mean\s+KLD:\s*([0-9.]+)"
+rss_after, stages = [], []
 for ty in types.split(","):
     r = ours.get(ty, {})
     txt = f"{work}/pipe/{ty}.ppl.txt"
     kld = (r.get("kld") or {}).get("mean", float("nan"))
-    print(f"{ty:<8} {grab(txt, r'Mean PPL\(Q\)\s*:\s*([0-9.]+)'):>14.4f} {r.get('ppl') or float('nan'):>10.4f} "
-          f"{grab(txt, r'Mean\s+KLD:\s*([0-9.]+)'):>14.6f} {kld:>10.6f} "
-          f"{ts(f'{work}/pipe/{ty}.bench.json', 1):>10.1f} {r.get('pp_ts') or float('nan'):>10.1f} "
-          f"{ts(f'{work}/pipe/{ty}.bench.json', 0):>10.1f} {r.get('tg_ts') or float('nan'):>10.1f}")
+    bench = f"{work}/pipe/{ty}.bench.json"
+    print(f"{ty:<8} {grab(txt, ppl_q):>14.4f} {r.get('ppl') or float('nan'):>10.4f} "
+          f"{grab(txt, kld_q):>14.6f} {kld:>10.6f} "
+          f"{ts(bench, 1):>10.1f} {r.get('pp_ts') or float('nan'):>10.1f} "
+          f"{ts(bench, 0):>10.1f} {r.get('tg_ts') or float('nan'):>10.1f}")
+    t = r.get("times") or {}
+    stages.append(f"{ty}: " + " ".join(f"{k[:-2]} {v:.1f}" for k, v in t.items() if v))
+    rss_after.append(f"{ty} {(r.get('peak_rss_bytes') or 0) / 2**20:.0f}")
 print()
 print(f"wall time: pipeline {t_pipe:.1f} s, mpt-gguf sweep {t_sweep:.1f} s, ratio {t_sweep / t_pipe:.3f} (target <= 0.8)")
+print("pipeline stage seconds: " + ", ".join(l.strip() for l in open(f"{work}/pipe/times")))
+b = res.get("base") or {}
+print("sweep base seconds: " + " ".join(f"{k[:-2]} {v:.1f}" for k, v in (b.get("times") or {}).items() if v))
+print("sweep stage seconds: " + "; ".join(stages))
+print("sweep peak RSS after each rung (MiB; flat = not growing): " + ", ".join(rss_after))
 print(f"peak RSS: llama-perplexity --kl-divergence {int(pipe_peak) / 2**20:.0f} MiB, sweep {int(sweep_peak) / 2**20:.0f} MiB")
 PY

@@ -95,6 +95,8 @@ pub struct RungResult {
     pub size_bytes: Option<u64>,
     pub n_params: Option<u64>,
     pub prune: Option<PruneInfo>,
+    /// Whether the quantizer was given the importance matrix (`None`: not quantized by the sweep).
+    pub imatrix: Option<bool>,
 
     pub ppl: Option<f64>,
     pub ppl_err: Option<f64>,

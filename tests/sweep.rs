@@ -131,6 +131,9 @@ fn a_small_ladder_end_to_end_then_resume_and_refusals() {
         assert!(rung.bpw.unwrap() > 4.0 && rung.size_bytes.unwrap() > 50_000_000);
         assert!(rung.pp_ts.unwrap() > 0.0 && rung.tg_ts.unwrap() > 0.0);
     }
+    // The default --imatrix-for iq: no IQ rung, so no matrix and K-quants made as llama-quantize makes them.
+    assert_eq!(r.rungs[2].imatrix, Some(false));
+    assert_eq!(r.settings.imatrix, None);
     let q4 = &r.rungs[2];
     let kld = q4.kld.as_ref().unwrap();
     assert!(kld.mean > 0.0 && kld.mean < 0.5, "{}", kld.mean);
@@ -197,6 +200,13 @@ fn a_small_ladder_end_to_end_then_resume_and_refusals() {
     std::fs::write(busy.join("thesis.tex"), "x").unwrap();
     let o = sweep_cmd(&f16, &busy, "Q8_0", &[]).output().unwrap();
     refused(&o, &["busy", "not empty"]);
+    // No evaluation text and no cached demo text: says how to get one.
+    let o = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
+        .args(["sweep", s(&f16), "-o", s(&dir.path().join("no-text"))])
+        .env("MPT_DEMO_DIR", dir.path().join("no-demo"))
+        .output()
+        .unwrap();
+    refused(&o, &["no evaluation text", "-f TEXT", "fetch-demo-text.sh"]);
 }
 
 #[test]
@@ -267,6 +277,8 @@ fn prune_grid_cells_are_measured_like_rungs() {
         s(&cal),
         "--imatrix-chunks",
         "1",
+        "--imatrix-for",
+        "all",
         "--no-bench",
     ];
     ok(&sweep_cmd(&f16, &out, "F16,Q8_0", &extra).output().unwrap());
@@ -283,6 +295,16 @@ fn prune_grid_cells_are_measured_like_rungs() {
             "Q8_0+drop-2"
         ]
     );
+    // --imatrix-for all: every quantized cell got the matrix (renumbered for the depth-pruned one).
+    assert_eq!(r.settings.extra["imatrix_for"], "all");
+    assert!(r
+        .settings
+        .imatrix
+        .as_deref()
+        .unwrap()
+        .ends_with("imatrix.gguf"));
+    let with: Vec<Option<bool>> = r.rungs.iter().map(|r| r.imatrix).collect();
+    assert_eq!(with, [None, Some(true), None, Some(true), None, Some(true)]);
     let base_ppl = r.base.as_ref().unwrap().ppl.unwrap();
     for cell in &r.rungs[2..] {
         assert!(cell.ok(), "{}: {:?}", cell.rung, cell.error);

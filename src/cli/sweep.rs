@@ -2,10 +2,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use mpt_gguf::sweep::{self, BenchSettings, SweepConfig, SweepEvent, SweepPlan};
+use mpt_gguf::sweep::{self, BenchSettings, ImatrixFor, SweepConfig, SweepEvent, SweepPlan};
 
 /// Quantize one F16 model to every rung of a bit-width ladder and measure each rung in-process.
 #[derive(clap::Args, Debug)]
@@ -13,6 +13,7 @@ use mpt_gguf::sweep::{self, BenchSettings, SweepConfig, SweepEvent, SweepPlan};
   mpt-gguf sweep model-f16.gguf -o sweep-out -f wiki.test.raw --calib groups_merged.txt
   mpt-gguf sweep model-f16.gguf -o k-out --ladder k -f wiki.test.raw --chunks 40
   mpt-gguf sweep model-f16.gguf -o grid --types Q8_0,Q4_K_M,Q2_K --prune wanda=0.3,0.5 --calib cal.txt -f wiki.test.raw
+Without -f/--calib the texts cached by scripts/fetch-demo-text.sh ($MPT_DEMO_DIR) are used.
 Re-running the same command resumes: finished rungs are kept, the rest are measured.")]
 pub struct SweepArgs {
     /// The unquantized model (F16, BF16 or F32 GGUF).
@@ -26,15 +27,21 @@ pub struct SweepArgs {
     /// Explicit comma-separated list of types instead of a ladder, e.g. Q4_K_M,IQ2_M.
     #[arg(long, value_delimiter = ',')]
     pub types: Vec<String>,
-    /// Evaluation text for perplexity and KL-divergence (e.g. wiki.test.raw).
+    /// Evaluation text for perplexity and KL-divergence (e.g. wiki.test.raw). Default: the demo
+    /// text that scripts/fetch-demo-text.sh caches, when it is there.
     #[arg(short = 'f', long = "file")]
-    pub text: PathBuf,
+    pub text: Option<PathBuf>,
     /// Calibration text for the importance matrix (IQ types, Wanda) and block importance.
+    /// Default: the cached demo calibration text, when it is there.
     #[arg(long)]
     pub calib: Option<PathBuf>,
     /// Use this importance matrix instead of computing one.
     #[arg(long)]
     pub imatrix: Option<PathBuf>,
+    /// Rungs quantized with the importance matrix: iq (IQ types only; K and legacy quants as
+    /// plain llama-quantize makes them) or all (as `llama-quantize --imatrix` does).
+    #[arg(long, value_enum, default_value_t = ImatrixFor::Iq)]
+    pub imatrix_for: ImatrixFor,
     /// Chunks of the calibration text for the importance matrix (default: all).
     #[arg(long)]
     pub imatrix_chunks: Option<u32>,
@@ -93,7 +100,34 @@ pub struct SweepArgs {
     pub report: mpt_gguf::report::ReportOptions,
 }
 
+/// The folder scripts/fetch-demo-text.sh fills (eval.txt, calibration.txt).
+fn demo_dir() -> Option<PathBuf> {
+    std::env::var_os("MPT_DEMO_DIR")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from(std::env::var_os("HOME")?).join(".cache/mpt-gguf/demo")))
+}
+
+/// A demo text, if cached; says so on stderr, since the user did not name it.
+fn demo_text(name: &str, flag: &str) -> Option<PathBuf> {
+    let p = demo_dir()?.join(name);
+    p.is_file().then(|| {
+        eprintln!(
+            "{flag} not given: using the demo text {} (real comparisons use -f wiki.test.raw)",
+            p.display()
+        );
+        p
+    })
+}
+
 pub fn run(a: SweepArgs) -> Result<()> {
+    let text = match a.text {
+        Some(t) => t,
+        None => demo_text("eval.txt", "-f").context(
+            "no evaluation text: pass -f TEXT (real comparisons use WikiText-2's wiki.test.raw), \
+             or run scripts/fetch-demo-text.sh once to make its demo text the default",
+        )?,
+    };
+    let calib = a.calib.or_else(|| demo_text("calibration.txt", "--calib"));
     let mut prune = Vec::new();
     for p in &a.prune {
         prune.extend(sweep::plan::parse_prune(p)?);
@@ -107,10 +141,11 @@ pub fn run(a: SweepArgs) -> Result<()> {
         model: a.model,
         out_dir,
         plan,
-        text: a.text,
-        calib: a.calib,
+        text,
+        calib,
         imatrix: a.imatrix,
         imatrix_chunks: a.imatrix_chunks,
+        imatrix_for: a.imatrix_for,
         n_ctx: a.ctx,
         n_batch: a.batch,
         n_chunks: a.chunks,

@@ -22,6 +22,7 @@ const HEAD: &[&str] = &[
     "size_bytes",
     "size_gb",
     "n_params",
+    "imatrix",
     "prune_method",
     "prune_level",
     "prune_pattern",
@@ -123,6 +124,9 @@ fn record(
         csv_int(r.size_bytes),
         csv_num(r.size_bytes.map(|b| b as f64 / data::GB)),
         csv_int(r.n_params),
+        r.imatrix
+            .map(|b| if b { "yes" } else { "no" }.to_string())
+            .unwrap_or_default(),
         p.map(|p| p.method.clone()).unwrap_or_default(),
         csv_num(p.map(|p| p.level)),
         p.and_then(|p| p.pattern.clone()).unwrap_or_default(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::plan::SweepPlan;
+use super::plan::{ImatrixFor, SweepPlan};
 use crate::engine::build_info;
 use crate::report::ReportOptions;
 
@@ -29,6 +29,8 @@ pub struct SweepConfig {
     /// A ready importance matrix instead of computing one.
     pub imatrix: Option<PathBuf>,
     pub imatrix_chunks: Option<u32>,
+    /// Which rungs are quantized with the importance matrix.
+    pub imatrix_for: ImatrixFor,
     pub n_ctx: u32,
     pub n_batch: u32,
     pub n_chunks: Option<u32>,
@@ -72,6 +74,7 @@ impl SweepConfig {
                 format!("p{} n{} r{}", b.n_prompt, b.n_gen, b.reps),
             ));
         }
+        inputs.push(("imatrix_for".into(), self.imatrix_for.as_str().into()));
         if let Some(p) = &self.imatrix {
             inputs.push(("imatrix".into(), sha(p)?));
         }

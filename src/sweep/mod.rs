@@ -13,5 +13,5 @@ pub mod rung;
 
 pub use config::{BenchSettings, SweepConfig};
 pub use events::{Observer, SweepEvent};
-pub use plan::SweepPlan;
+pub use plan::{ImatrixFor, SweepPlan};
 pub use run::run_sweep;

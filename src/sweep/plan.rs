@@ -4,7 +4,7 @@
 use anyhow::{bail, ensure, Context as _, Result};
 
 use crate::prune::{NmPattern, PruneMethod};
-use crate::quant::types::{self, QuantType, LADDERS};
+use crate::quant::types::{self, Family, QuantType, LADDERS};
 
 /// One pruning level of the grid, before it is tied to files (calibration text, imatrix).
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +49,26 @@ impl PruneLevel {
             PruneLevel::Sparsity(PruneMethod::Wanda, _)
                 | PruneLevel::Pattern(PruneMethod::Wanda, _)
         )
+    }
+}
+
+/// Which rungs are quantized with the importance matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ImatrixFor {
+    /// The IQ types (and any type llama.cpp refuses to make without one); K and legacy quants are
+    /// made as plain `llama-quantize` makes them, so their numbers do not depend on the ladder.
+    #[default]
+    Iq,
+    /// Every quantized rung, as `llama-quantize --imatrix` does (needs `--calib` or `--imatrix`).
+    All,
+}
+
+impl ImatrixFor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImatrixFor::Iq => "iq",
+            ImatrixFor::All => "all",
+        }
     }
 }
 
@@ -110,6 +130,22 @@ pub struct Rung {
     pub prune: Option<PruneLevel>,
 }
 
+impl Rung {
+    /// Whether the quantizer gets the importance matrix for this rung.
+    pub fn quantized_with_imatrix(&self, policy: ImatrixFor) -> bool {
+        let t = self.qtype;
+        match policy {
+            ImatrixFor::Iq => t.needs_imatrix || t.family == Family::Iq,
+            ImatrixFor::All => t.family != Family::Float,
+        }
+    }
+
+    pub fn needs_imatrix(&self, policy: ImatrixFor) -> bool {
+        self.quantized_with_imatrix(policy)
+            || self.prune.as_ref().is_some_and(|p| p.needs_imatrix())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SweepPlan {
     /// Grouped by pruning level (unpruned first, so one pruned model serves its whole group), then
@@ -163,11 +199,10 @@ impl SweepPlan {
         Ok(Self { rungs })
     }
 
-    /// Whether some rung needs an importance matrix of the base model (IQ types, Wanda).
-    pub fn needs_imatrix(&self) -> bool {
-        self.rungs
-            .iter()
-            .any(|r| r.qtype.needs_imatrix || r.prune.as_ref().is_some_and(|p| p.needs_imatrix()))
+    /// Whether some rung needs an importance matrix of the base model (quantization by the
+    /// policy, Wanda pruning).
+    pub fn needs_imatrix(&self, policy: ImatrixFor) -> bool {
+        self.rungs.iter().any(|r| r.needs_imatrix(policy))
     }
 
     /// Whether some rung removes blocks chosen by importance (needs the calibration text).
@@ -193,7 +228,23 @@ mod tests {
             p.names(),
             ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "IQ1_M"]
         );
-        assert!(p.needs_imatrix());
+        assert!(p.needs_imatrix(ImatrixFor::Iq));
+        let with: Vec<&str> = p
+            .rungs
+            .iter()
+            .filter(|r| r.quantized_with_imatrix(ImatrixFor::Iq))
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(
+            with,
+            ["IQ1_M"],
+            "K-quants are made as plain llama-quantize makes them"
+        );
+        let all = p
+            .rungs
+            .iter()
+            .filter(|r| r.quantized_with_imatrix(ImatrixFor::All));
+        assert_eq!(all.count(), 7, "every rung but the F16 base");
     }
 
     #[test]
@@ -205,7 +256,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.names(), ["Q8_0", "Q4_K_M"]);
-        assert!(!p.needs_imatrix());
+        assert!(!p.needs_imatrix(ImatrixFor::Iq));
+        assert!(p.needs_imatrix(ImatrixFor::All));
         assert!(SweepPlan::new(None, &["Q9_K".into()], &[]).is_err());
         let e = SweepPlan::new(Some("nope"), &[], &[]).unwrap_err();
         assert!(e.to_string().contains("table5"));
@@ -230,7 +282,10 @@ mod tests {
                 "Q4_K_M+drop-2"
             ]
         );
-        assert!(p.needs_imatrix(), "Wanda needs activation statistics");
+        assert!(
+            p.needs_imatrix(ImatrixFor::Iq),
+            "Wanda needs activation statistics"
+        );
         assert!(p.needs_block_scores());
         assert_eq!(levels[1].level(), 0.5);
         assert_eq!(levels[2].method(), "depth");

@@ -40,7 +40,7 @@ pub fn imatrix(cfg: &SweepConfig, m: &mut Manifest, on: Observer<'_>) -> Result<
         crate::quant::quantize::load_checked_imatrix(p, &file)?;
         return Ok(Some(p.clone()));
     }
-    if !cfg.plan.needs_imatrix() {
+    if !cfg.plan.needs_imatrix(cfg.imatrix_for) {
         return Ok(None);
     }
     let out = cfg.out_dir.join(IMATRIX_FILE);
@@ -51,7 +51,7 @@ pub fn imatrix(cfg: &SweepConfig, m: &mut Manifest, on: Observer<'_>) -> Result<
         .plan
         .rungs
         .iter()
-        .filter(|r| r.qtype.needs_imatrix || r.prune.as_ref().is_some_and(|p| p.needs_imatrix()))
+        .filter(|r| r.needs_imatrix(cfg.imatrix_for))
         .map(|r| r.name.as_str())
         .collect();
     let calib = calibration(

@@ -67,6 +67,7 @@ pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
     m.save(&cfg.out_dir)?;
 
     let imatrix = prepare::imatrix(cfg, &mut m, on)?;
+    m.results.settings.imatrix = imatrix.as_ref().map(|p| p.display().to_string());
     let scores = prepare::block_scores(cfg, &mut m, on)?;
 
     let base_file = cfg.out_dir.join(KLD_BASE_FILE);
@@ -294,7 +295,10 @@ fn measure_rung(
         let mut q = QuantizeOptions::new(r.qtype);
         q.n_threads = cfg.n_threads;
         q.allow_requantize = cfg.allow_requantize;
-        q.imatrix = imatrix.map(Path::to_path_buf);
+        // Wanda may have used the matrix to prune; the quantizer gets it by the policy only.
+        let with_imatrix = r.quantized_with_imatrix(cfg.imatrix_for);
+        q.imatrix = imatrix.filter(|_| with_imatrix).map(Path::to_path_buf);
+        res.imatrix = Some(q.imatrix.is_some());
         let report = quantize_file(input, &out, &q, None)?;
         res.times.quantize_s = Some(report.seconds);
         res.bpw = Some(report.bpw);
@@ -363,6 +367,10 @@ fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> 
         tasks: cfg.tasks.clone(),
         extra: [
             ("n_batch".to_string(), cfg.n_batch.to_string()),
+            (
+                "imatrix_for".to_string(),
+                cfg.imatrix_for.as_str().to_string(),
+            ),
             (
                 "calibration".to_string(),
                 cfg.calib
