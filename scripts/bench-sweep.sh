@@ -37,13 +37,25 @@ want = set(sys.argv[1].upper().split(","))
 print(int(any(t["name"] in want and (t["needs_imatrix"] or t["name"].startswith("IQ")) for t in json.load(sys.stdin))))' "$types")
 
 now() { date +%s.%N; }
-# Runs a command with its output into file $1 and prints its peak resident memory in bytes
-# (GNU time is not always installed).
+# Runs a command with its output into file $1 and prints its peak resident memory in bytes, sampled
+# from /proc every 20 ms (the sweep resets the kernel's high-water mark for each rung's bench window,
+# so the kernel's own peak would only cover the last one).
 peak_of() { python3 - "$@" <<'PY'
-import resource, subprocess, sys
+import resource, subprocess, sys, time
+peak = 0
 with open(sys.argv[1], "w") as out:
-    subprocess.run(sys.argv[2:], check=True, stdout=out, stderr=subprocess.STDOUT)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+    p = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.STDOUT)
+    while p.poll() is None:
+        try:
+            for line in open(f"/proc/{p.pid}/status"):
+                if line.startswith("VmRSS:"):
+                    peak = max(peak, int(line.split()[1]) * 1024)
+        except OSError:
+            pass
+        time.sleep(0.02)
+    if p.returncode:
+        sys.exit(p.returncode)
+print(max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024))
 PY
 }
 
@@ -127,5 +139,11 @@ b = res.get("base") or {}
 print("sweep base seconds: " + " ".join(f"{k[:-2]} {v:.1f}" for k, v in (b.get("times") or {}).items() if v))
 print("sweep stage seconds: " + "; ".join(stages))
 print("sweep peak RSS after each rung (MiB; flat = not growing): " + ", ".join(rss_after))
+sizes = [r.get("size_bytes") or 0 for r in res["rungs"] if r["rung"] != (res.get("base") or {}).get("rung")]
+base_size = (res.get("model") or {}).get("size_bytes") or 0
+limit = 1.25 * (base_size + max(sizes, default=0))
+print(f"sweep peak RSS {int(sweep_peak) / 2**20:.0f} MiB; target <= 1.25 x (base {base_size / 2**20:.0f} MiB "
+      f"+ largest rung {max(sizes, default=0) / 2**20:.0f} MiB) = {limit / 2**20:.0f} MiB: "
+      f"{'met' if int(sweep_peak) <= limit else 'NOT met'}")
 print(f"peak RSS: llama-perplexity --kl-divergence {int(pipe_peak) / 2**20:.0f} MiB, sweep {int(sweep_peak) / 2**20:.0f} MiB")
 PY

@@ -206,6 +206,7 @@ fn bench_model_gives_pp_and_tg() {
             reps: 2,
             n_threads: 1,
             n_batch: 2048,
+            warmup: false,
         },
     )
     .unwrap();

@@ -81,6 +81,9 @@ pub struct BenchPoint {
     pub reps: u32,
     pub n_threads: u32,
     pub n_batch: u32,
+    /// llama-bench's warm-up run before each test; a caller that has just run the model over
+    /// a text (a sweep's perplexity pass) may skip it.
+    pub warmup: bool,
 }
 
 impl Default for BenchPoint {
@@ -91,6 +94,7 @@ impl Default for BenchPoint {
             reps: 5,
             n_threads: crate::util::default_threads() as u32,
             n_batch: 2048,
+            warmup: true,
         }
     }
 }
@@ -121,6 +125,7 @@ pub fn bench_model(model: &Model, point: &BenchPoint) -> Result<BenchResult> {
         n_batch: point.n_batch,
         n_threads: point.n_threads,
         reps: point.reps,
+        warmup: point.warmup,
         ..BenchTest::default()
     };
     let pp = (point.n_prompt > 0)

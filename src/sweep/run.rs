@@ -368,6 +368,10 @@ fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> 
         extra: [
             ("n_batch".to_string(), cfg.n_batch.to_string()),
             (
+                "bench_warmup".to_string(),
+                "none: the perplexity pass runs the model just before".to_string(),
+            ),
+            (
                 "imatrix_for".to_string(),
                 cfg.imatrix_for.as_str().to_string(),
             ),

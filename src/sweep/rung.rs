@@ -132,6 +132,9 @@ fn bench_and_tasks(
                 reps: b.reps,
                 n_threads: cfg.n_threads,
                 n_batch: cfg.n_batch,
+                // The perplexity pass has just run every weight through the same kernels; a
+                // warm-up run would add a pp of n_prompt tokens per rung and change nothing.
+                warmup: false,
             },
         )?;
         r.pp_ts = res.pp_ts;

@@ -26,6 +26,39 @@ pub fn quant(ty: &str) -> PathBuf {
     })
 }
 
+/// The F16 baseline quantized to an IQ type with an importance matrix of two calibration chunks.
+pub fn quant_with_imatrix(ty: &str) -> PathBuf {
+    let f16 = common::model_f16();
+    let imatrix = common::fixture("smollm2-f16-imatrix-2chunks.gguf", |out| {
+        let st = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
+            .arg("imatrix")
+            .arg(&f16)
+            .arg("-f")
+            .arg(common::shared_data("calibration/groups_merged.txt"))
+            .args(["--chunks", "2", "--no-ppl", "-o"])
+            .arg(out)
+            .status()
+            .unwrap();
+        assert!(st.success(), "making the imatrix fixture failed");
+    });
+    common::fixture(&format!("smollm2-{}.gguf", ty.to_lowercase()), |out| {
+        let st = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
+            .arg("quantize")
+            .arg("--imatrix")
+            .arg(&imatrix)
+            .arg(&f16)
+            .arg(out)
+            .arg(ty)
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "quantizing to {ty} failed: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    })
+}
+
 pub fn wikitext() -> PathBuf {
     common::shared_data("wikitext-2/wiki.test.raw")
 }
