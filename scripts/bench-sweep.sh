@@ -4,6 +4,8 @@
 #             --kl-divergence-base on the base and llama-bench on it; then per rung llama-quantize,
 #             llama-perplexity --kl-divergence (PPL and KLD against the saved base), llama-bench.
 #   mpt-gguf: one `mpt-gguf sweep` with the same chunks, context, threads and bench settings.
+# Both sides decode one chunk at a time (-b 512, the sweep's default: it holds one chunk's logits);
+# perplexity is the same number at any -b, and llama-imatrix -b 512 is the sweep's matrix bit for bit.
 # Prints both wall times and their ratio (target: sweep <= 0.8x pipeline), peak resident memory, and the
 # PPL and mean KLD of every rung from both sides.
 # usage: scripts/bench-sweep.sh [-t THREADS] [--chunks N] [--imatrix-chunks N] [--types LIST] [-p N] [-n N] [-r N]
@@ -67,10 +69,11 @@ mkdir -p "$work/pipe"
 t0=$(now)
 im=()
 if [ "$needs_imatrix" = 1 ]; then
-  timed imatrix "$ref/llama-imatrix" -m "$f16" -f "$cal" -o "$work/pipe/imatrix.gguf" --chunks "$ichunks" -t "$threads" >/dev/null 2>&1
+  timed imatrix "$ref/llama-imatrix" -m "$f16" -f "$cal" -o "$work/pipe/imatrix.gguf" --chunks "$ichunks" -t "$threads" \
+    -c 512 -b 512 >/dev/null 2>&1
   im=(--imatrix "$work/pipe/imatrix.gguf")
 fi
-timed base-perplexity "$ref/llama-perplexity" -m "$f16" -f "$text" -c 512 --chunks "$chunks" -t "$threads" \
+timed base-perplexity "$ref/llama-perplexity" -m "$f16" -f "$text" -c 512 -b 512 --chunks "$chunks" -t "$threads" \
   --kl-divergence-base "$work/pipe/base.kld" >"$work/pipe/base.ppl.txt" 2>&1
 timed base-bench "$ref/llama-bench" -m "$f16" -p "$pp" -n "$tg" -r "$reps" -t "$threads" -o json >"$work/pipe/base.bench.json" 2>/dev/null
 pipe_peak=0
@@ -79,7 +82,7 @@ for ty in ${types//,/ }; do
   imq=(); case $ty in IQ*|Q2_K_S) imq=("${im[@]}");; esac
   timed "$ty-quantize" "$ref/llama-quantize" "${imq[@]}" "$f16" "$work/pipe/$ty.gguf" "$ty" "$threads" >/dev/null 2>&1
   s=$(now)
-  peak=$(peak_of "$work/pipe/$ty.ppl.txt" "$ref/llama-perplexity" -m "$work/pipe/$ty.gguf" -t "$threads" \
+  peak=$(peak_of "$work/pipe/$ty.ppl.txt" "$ref/llama-perplexity" -m "$work/pipe/$ty.gguf" -c 512 -b 512 -t "$threads" \
     --kl-divergence-base "$work/pipe/base.kld" --kl-divergence)
   echo "$ty-perplexity $(python3 -c "print(f'{$(now) - $s:.1f}')")" >>"$work/pipe/times"
   timed "$ty-bench" "$ref/llama-bench" -m "$work/pipe/$ty.gguf" -p "$pp" -n "$tg" -r "$reps" -t "$threads" -o json \

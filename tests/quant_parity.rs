@@ -127,3 +127,41 @@ fn quantize_is_byte_identical_to_llama_quantize() {
         assert_eq!(sha(&ours), sha(&theirs), "{ty}: outputs differ");
     }
 }
+
+/// The sweep's importance matrix: one chunk per decode (`-b 512`) in half-size ubatches, to hold
+/// less memory. Its statistics are those of `llama-imatrix -b 512` bit for bit.
+#[test]
+fn one_chunk_per_decode_in_small_ubatches_equals_llama_imatrix_bit_for_bit() {
+    let f16 = common::model_f16();
+    let cal = common::shared_data("calibration/groups_merged.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, theirs) = (dir.path().join("ours.gguf"), dir.path().join("theirs.gguf"));
+    let common_args = ["--chunks", "2", "-t", "2", "-b", "512"];
+    let mut args = vec![
+        "imatrix",
+        s(&f16),
+        "-f",
+        s(&cal),
+        "-o",
+        s(&ours),
+        "-ub",
+        "256",
+    ];
+    args.extend(common_args);
+    ok(&mpt(&args), "mpt-gguf imatrix");
+    let o = Command::new(common::require_reference("llama-imatrix"))
+        .args(["-m", s(&f16), "-f", s(&cal), "-o", s(&theirs)])
+        .args(common_args)
+        .args(["--output-format", "gguf"])
+        .output()
+        .unwrap();
+    ok(&o, "llama-imatrix");
+    let (a, b) = (
+        imatrix_file::load(&ours).unwrap(),
+        imatrix_file::load(&theirs).unwrap(),
+    );
+    assert_eq!(a.entries.len(), b.entries.len());
+    for (name, e) in &a.entries {
+        assert_eq!(e, &b.entries[name], "{name}");
+    }
+}

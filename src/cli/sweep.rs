@@ -47,8 +47,10 @@ pub struct SweepArgs {
     pub imatrix_chunks: Option<u32>,
     #[arg(short = 'c', long = "ctx-size", default_value_t = 512)]
     pub ctx: u32,
-    #[arg(short = 'b', long = "batch-size", default_value_t = 2048)]
-    pub batch: u32,
+    /// Tokens per decode (default: the context size for perplexity and the importance matrix,
+    /// which holds one chunk's logits at a time; 2048 for the bench, as llama-bench).
+    #[arg(short = 'b', long = "batch-size")]
+    pub batch: Option<u32>,
     /// Chunks of the evaluation text (default: all).
     #[arg(long)]
     pub chunks: Option<u32>,

@@ -32,7 +32,8 @@ pub struct SweepConfig {
     /// Which rungs are quantized with the importance matrix.
     pub imatrix_for: ImatrixFor,
     pub n_ctx: u32,
-    pub n_batch: u32,
+    /// `-b`; `None`: the context size for evaluation, llama-bench's 2048 for the bench.
+    pub n_batch: Option<u32>,
     pub n_chunks: Option<u32>,
     pub n_threads: u32,
     pub n_gpu_layers: u32,
@@ -62,7 +63,10 @@ impl SweepConfig {
             ("model".into(), sha(&self.model)?),
             ("text".into(), sha(&self.text)?),
             ("n_ctx".into(), self.n_ctx.to_string()),
-            ("n_batch".into(), self.n_batch.to_string()),
+            (
+                "n_batch".into(),
+                self.n_batch.map_or("ctx".into(), |b| b.to_string()),
+            ),
             ("chunks".into(), opt(self.n_chunks)),
             ("threads".into(), self.n_threads.to_string()),
             ("n_gpu_layers".into(), self.n_gpu_layers.to_string()),
@@ -94,6 +98,18 @@ impl SweepConfig {
             }
         }
         Ok(inputs)
+    }
+
+    /// Tokens per decode for perplexity and the importance matrix. One chunk at a time by default:
+    /// the numbers are those of `-b 2048` (tested), and only one chunk's logits are held, which
+    /// halves the resident memory on a 49k vocabulary.
+    pub fn eval_batch(&self) -> u32 {
+        self.n_batch.unwrap_or(self.n_ctx)
+    }
+
+    /// Tokens per decode for the bench: llama-bench's default.
+    pub fn bench_batch(&self) -> u32 {
+        self.n_batch.unwrap_or(2048)
     }
 
     pub fn model_name(&self) -> String {

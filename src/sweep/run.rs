@@ -366,7 +366,8 @@ fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> 
         imatrix: cfg.imatrix.as_ref().map(|p| p.display().to_string()),
         tasks: cfg.tasks.clone(),
         extra: [
-            ("n_batch".to_string(), cfg.n_batch.to_string()),
+            ("n_batch".to_string(), cfg.eval_batch().to_string()),
+            ("bench_n_batch".to_string(), cfg.bench_batch().to_string()),
             (
                 "bench_warmup".to_string(),
                 "none: the perplexity pass runs the model just before".to_string(),

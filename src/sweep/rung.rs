@@ -29,7 +29,7 @@ pub fn model_options(cfg: &SweepConfig) -> ModelOptions {
 pub fn perplexity_options(cfg: &SweepConfig) -> PerplexityOptions {
     PerplexityOptions {
         n_ctx: cfg.n_ctx,
-        n_batch: cfg.n_batch,
+        n_batch: cfg.eval_batch(),
         n_chunks: cfg.n_chunks,
         n_threads: cfg.n_threads,
     }
@@ -131,7 +131,7 @@ fn bench_and_tasks(
                 n_gen: b.n_gen,
                 reps: b.reps,
                 n_threads: cfg.n_threads,
-                n_batch: cfg.n_batch,
+                n_batch: cfg.bench_batch(),
                 // The perplexity pass has just run every weight through the same kernels; a
                 // warm-up run would add a pp of n_prompt tokens per rung and change nothing.
                 warmup: false,
