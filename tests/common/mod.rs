@@ -84,6 +84,23 @@ pub fn model_f16() -> PathBuf {
     })
 }
 
+/// An importance matrix of the F16 baseline over two chunks of the calibration text.
+pub fn imatrix_f16() -> PathBuf {
+    let model = model_f16();
+    fixture("smollm2-f16-imatrix-2chunks.gguf", |out| {
+        let st = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
+            .arg("imatrix")
+            .arg(&model)
+            .arg("-f")
+            .arg(shared_data("calibration/groups_merged.txt"))
+            .args(["--chunks", "2", "--no-ppl", "-o"])
+            .arg(out)
+            .status()
+            .unwrap();
+        assert!(st.success(), "making the imatrix fixture failed");
+    })
+}
+
 /// Folder of llama.cpp's own tools (`../shared/tools/build-reference.sh`), if built.
 pub fn reference_bin(tool: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("MPT_REFERENCE_BIN")

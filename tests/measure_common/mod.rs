@@ -9,48 +9,23 @@ use crate::common;
 
 /// The F16 baseline quantized to `ty` by mpt-gguf (made once per build).
 pub fn quant(ty: &str) -> PathBuf {
-    let f16 = common::model_f16();
-    common::fixture(&format!("smollm2-{}.gguf", ty.to_lowercase()), |out| {
-        let st = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
-            .arg("quantize")
-            .arg(&f16)
-            .arg(out)
-            .arg(ty)
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "quantizing to {ty} failed: {}",
-            String::from_utf8_lossy(&st.stderr)
-        );
-    })
+    quantized(ty, None)
 }
 
-/// The F16 baseline quantized to an IQ type with an importance matrix of two calibration chunks.
+/// The F16 baseline quantized to an IQ type with the two-chunk importance matrix.
 pub fn quant_with_imatrix(ty: &str) -> PathBuf {
+    quantized(ty, Some(common::imatrix_f16()))
+}
+
+fn quantized(ty: &str, imatrix: Option<PathBuf>) -> PathBuf {
     let f16 = common::model_f16();
-    let imatrix = common::fixture("smollm2-f16-imatrix-2chunks.gguf", |out| {
-        let st = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
-            .arg("imatrix")
-            .arg(&f16)
-            .arg("-f")
-            .arg(common::shared_data("calibration/groups_merged.txt"))
-            .args(["--chunks", "2", "--no-ppl", "-o"])
-            .arg(out)
-            .status()
-            .unwrap();
-        assert!(st.success(), "making the imatrix fixture failed");
-    });
     common::fixture(&format!("smollm2-{}.gguf", ty.to_lowercase()), |out| {
-        let st = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
-            .arg("quantize")
-            .arg("--imatrix")
-            .arg(&imatrix)
-            .arg(&f16)
-            .arg(out)
-            .arg(ty)
-            .output()
-            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"));
+        cmd.arg("quantize");
+        if let Some(im) = &imatrix {
+            cmd.arg("--imatrix").arg(im);
+        }
+        let st = cmd.arg(&f16).arg(out).arg(ty).output().unwrap();
         assert!(
             st.status.success(),
             "quantizing to {ty} failed: {}",

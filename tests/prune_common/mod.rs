@@ -80,21 +80,8 @@ pub fn calibration_text() -> PathBuf {
     shared_data("calibration/groups_merged.txt")
 }
 
-/// An importance matrix of the F16 baseline over two chunks of the calibration text.
 pub fn imatrix_f16() -> PathBuf {
-    let model = common::model_f16();
-    common::fixture("smollm2-f16-imatrix-2chunks.gguf", |out| {
-        let st = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
-            .arg("imatrix")
-            .arg(&model)
-            .arg("-f")
-            .arg(calibration_text())
-            .args(["--chunks", "2", "--no-ppl", "-o"])
-            .arg(out)
-            .status()
-            .unwrap();
-        assert!(st.success(), "making the imatrix fixture failed");
-    })
+    common::imatrix_f16()
 }
 
 pub fn mpt(args: &[&std::ffi::OsStr]) -> Output {
