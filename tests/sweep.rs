@@ -345,3 +345,64 @@ fn prune_grid_cells_are_measured_like_rungs() {
         gguf_files(&out)
     );
 }
+
+/// A disk that fills up mid-rung: the sweep stops with one line naming the file, the manifest keeps
+/// the base and no half rung, no partial file stays; with space again the same command finishes.
+/// The small disk is a tmpfs in a private mount namespace (`unshare -rm`, util-linux).
+#[test]
+fn a_full_disk_stops_the_sweep_and_the_same_command_resumes() {
+    let f16 = common::model_f16();
+    let dir = tempfile::tempdir().unwrap();
+    let (disk, logs) = (dir.path().join("disk"), dir.path().join("logs"));
+    std::fs::create_dir_all(&disk).unwrap();
+    std::fs::create_dir_all(&logs).unwrap();
+    let out = disk.join("out");
+    // The base pass needs well under 1 MB; the Q8_0 rung's file is 145 MB.
+    let cmd = sweep_cmd(&f16, &out, "Q8_0", &[]);
+    let quote = |a: &std::ffi::OsStr| format!("'{}'", a.to_str().unwrap().replace('\'', r"'\''"));
+    let sweep = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (d, l) = (s(&disk), s(&logs));
+    let script = format!(
+        "mount -t tmpfs -o size=100m tmpfs '{d}' || exit 90
+         {sweep} 2>'{l}/first.err'; echo $? >'{l}/first.rc'
+         ls '{d}/out' >'{l}/files'; cp '{d}/out/manifest.json' '{l}/manifest.json'
+         mount -o remount,size=400m '{d}' || exit 91
+         {sweep} 2>'{l}/second.err'; echo $? >'{l}/second.rc'
+         cp '{d}/out/results.json' '{l}/results.json'"
+    );
+    let st = Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .status()
+        .expect("this test needs util-linux's unshare");
+    assert!(
+        st.success(),
+        "mounting a small tmpfs in a private namespace failed ({st}); user namespaces are needed"
+    );
+    let read = |n: &str| std::fs::read_to_string(logs.join(n)).unwrap();
+    let err = read("first.err");
+    assert_eq!(read("first.rc").trim(), "2", "{err}");
+    let last = err.trim().lines().last().unwrap();
+    assert!(
+        last.contains("model-Q8_0.gguf") && last.contains("no space left on the disk"),
+        "{last}"
+    );
+    let kept = SweepResults::load(&logs.join("manifest.json")).unwrap();
+    assert!(
+        kept.base.is_some(),
+        "the base was measured before the disk filled"
+    );
+    assert!(kept.rungs.is_empty(), "no half-finished rung is recorded");
+    assert!(
+        !read("files").contains("model-"),
+        "the partial file is gone: {}",
+        read("files")
+    );
+    assert_eq!(read("second.rc").trim(), "0", "{}", read("second.err"));
+    let done = SweepResults::load(&logs.join("results.json")).unwrap();
+    assert_eq!(done.base, kept.base, "the base is not measured again");
+    assert!(done.rungs[0].ok() && done.rungs[0].ppl.is_some());
+}

@@ -185,7 +185,17 @@ pub fn quantize_file(
         });
     }
     let out = AtomicFile::create(output)?;
-    run(out.temp_path())?;
+    if let Err(e) = run(out.temp_path()) {
+        // llama.cpp reports a failed write as a bare "iostream error": say when it was a full disk,
+        // as the I/O error it is, so that a sweep stops instead of failing every rung after it.
+        return Err(match disk_full_at(out.temp_path()) {
+            Some(full) => anyhow::Error::new(full).context(format!(
+                "{}: no space left on the disk while writing it; free space, then run the same command again",
+                output.display()
+            )),
+            None => e,
+        });
+    }
     crate::util::check_interrupted()?;
     let written = crate::gguf::GgufFile::open(out.temp_path())
         .with_context(|| format!("{}: llama.cpp wrote an unreadable file", output.display()))?;
@@ -214,6 +224,26 @@ pub fn ggml_type_id(name: &str) -> Result<u32> {
     crate::gguf::GgmlType::from_name(name)
         .map(|t| t.id())
         .with_context(|| format!("unknown ggml tensor type '{name}' (e.g. q4_k, q6_k, q8_0, f16)"))
+}
+
+/// Whether the disk holding `partial` is full: appending and syncing a little more fails with
+/// ENOSPC (or the quota's EDQUOT) there. The probe goes with the partial file.
+fn disk_full_at(partial: &Path) -> Option<std::io::Error> {
+    use std::io::Write as _;
+    let probe = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().append(true).open(partial)?;
+        f.write_all(&[0u8; 1 << 16])?;
+        f.sync_all()
+    };
+    match probe() {
+        Err(e)
+            if e.kind() == std::io::ErrorKind::StorageFull
+                || e.kind() == std::io::ErrorKind::QuotaExceeded =>
+        {
+            Some(e)
+        }
+        _ => None,
+    }
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
