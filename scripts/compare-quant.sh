@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Speed of mpt-gguf's in-process quantize and imatrix against llama.cpp's llama-quantize and llama-imatrix,
-# same input, same threads, same machine, in one run. Prints each wall time (median of -r runs) and the ratio
-# mpt-gguf / llama.cpp (target: <= 1.05). Also checks that the quantized files are byte-identical.
+# same input, same threads, same machine, in one run, the two tools alternating. Prints each wall time (median
+# of -r runs) and the ratio mpt-gguf / llama.cpp (target: <= 1.05). Also checks that the quantized files are
+# byte-identical.
 # usage: scripts/compare-quant.sh [-t THREADS] [-r REPS] [--chunks N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,25 +20,45 @@ work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 f16=$work/f16.gguf
 "$mpt" quantize --allow-requantize "$q41" "$f16" F16 >/dev/null
 
-# median wall seconds of a command run $reps times
-median() {
-  local times=()
-  for _ in $(seq "$reps"); do
-    local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N)
-    times+=("$(awk -v a="$s" -v b="$e" 'BEGIN{print b-a}')")
+# Wall seconds of one run of "$@" after deleting the file $1 names (each tool then writes a new file:
+# llama-quantize truncates an existing output, mpt-gguf replaces it by rename; both cost differently).
+once() {
+  local out=$1; shift
+  rm -f "$out"
+  sync  # the previous run's output is still being written back: not this run's cost
+  local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N)
+  awk -v a="$s" -v b="$e" 'BEGIN{print b-a}'
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# The two tools run alternately, $reps times each; prints "median_ref median_mpt".
+# usage: pair OUT_REF OUT_MPT -- REF_CMD... -- MPT_CMD...
+pair() {
+  local out_ref=$1 out_mpt=$2; shift 3
+  local ref_cmd=() mpt_cmd=()
+  while [ "$1" != -- ]; do ref_cmd+=("$1"); shift; done; shift
+  mpt_cmd=("$@")
+  : >"$work/t.ref"; : >"$work/t.mpt"
+  for i in $(seq "$reps"); do  # who goes first alternates too
+    if [ $((i % 2)) = 1 ]; then
+      once "$out_ref" "${ref_cmd[@]}" >>"$work/t.ref"; once "$out_mpt" "${mpt_cmd[@]}" >>"$work/t.mpt"
+    else
+      once "$out_mpt" "${mpt_cmd[@]}" >>"$work/t.mpt"; once "$out_ref" "${ref_cmd[@]}" >>"$work/t.ref"
+    fi
   done
-  printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+  echo "$(median <"$work/t.ref") $(median <"$work/t.mpt")"
 }
 row() { printf '%-28s %10.3f %10.3f %8.3f\n' "$1" "$2" "$3" "$(awk -v a="$2" -v b="$3" 'BEGIN{print b/a}')"; }
 
 printf '%-28s %10s %10s %8s\n' "task ($threads threads)" "llama.cpp" "mpt-gguf" "ratio"
-t_ref=$(median "$ref/llama-imatrix" -m "$f16" -f "$cal" -o "$work/ref-imatrix.gguf" --chunks "$chunks" -t "$threads")
-t_mpt=$(median "$mpt" imatrix "$f16" -f "$cal" -o "$work/mpt-imatrix.gguf" --chunks "$chunks" -t "$threads")
+read -r t_ref t_mpt < <(pair "$work/ref-imatrix.gguf" "$work/mpt-imatrix.gguf" -- \
+  "$ref/llama-imatrix" -m "$f16" -f "$cal" -o "$work/ref-imatrix.gguf" --chunks "$chunks" -t "$threads" -- \
+  "$mpt" imatrix "$f16" -f "$cal" -o "$work/mpt-imatrix.gguf" --chunks "$chunks" -t "$threads")
 row "imatrix ($chunks chunks)" "$t_ref" "$t_mpt"
 for ty in Q8_0 Q4_K_M Q2_K IQ2_XS; do
   im=(); [ "$ty" = IQ2_XS ] && im=(--imatrix "$work/mpt-imatrix.gguf")
-  t_ref=$(median "$ref/llama-quantize" "${im[@]}" "$f16" "$work/ref-$ty.gguf" "$ty" "$threads")
-  t_mpt=$(median "$mpt" quantize -t "$threads" "${im[@]}" "$f16" "$work/mpt-$ty.gguf" "$ty")
+  read -r t_ref t_mpt < <(pair "$work/ref-$ty.gguf" "$work/mpt-$ty.gguf" -- \
+    "$ref/llama-quantize" "${im[@]}" "$f16" "$work/ref-$ty.gguf" "$ty" "$threads" -- \
+    "$mpt" quantize -t "$threads" "${im[@]}" "$f16" "$work/mpt-$ty.gguf" "$ty")
   same=$(cmp -s "$work/ref-$ty.gguf" "$work/mpt-$ty.gguf" && echo identical || echo DIFFERENT)
   row "quantize $ty ($same)" "$t_ref" "$t_mpt"
 done
