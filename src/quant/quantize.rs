@@ -235,15 +235,7 @@ fn disk_full_at(partial: &Path) -> Option<std::io::Error> {
         f.write_all(&[0u8; 1 << 16])?;
         f.sync_all()
     };
-    match probe() {
-        Err(e)
-            if e.kind() == std::io::ErrorKind::StorageFull
-                || e.kind() == std::io::ErrorKind::QuotaExceeded =>
-        {
-            Some(e)
-        }
-        _ => None,
-    }
+    probe().err().filter(crate::util::is_disk_full)
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

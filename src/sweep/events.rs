@@ -18,4 +18,11 @@ pub enum SweepEvent<'a> {
     Warning(String),
 }
 
+impl SweepEvent<'_> {
+    /// `done` of `total` chunks of a text, with nothing more to say.
+    pub fn chunks(done: u32, total: u32) -> Self {
+        SweepEvent::Progress(done.into(), total.into(), "chunks", String::new())
+    }
+}
+
 pub type Observer<'a> = &'a mut dyn FnMut(SweepEvent<'_>);

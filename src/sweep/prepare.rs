@@ -85,14 +85,7 @@ pub fn imatrix(cfg: &SweepConfig, m: &mut Manifest, on: Observer<'_>) -> Result<
         &text,
         &calib.display().to_string(),
         &opts,
-        &mut |done, total, _| {
-            on(SweepEvent::Progress(
-                done as u64,
-                total as u64,
-                "chunks",
-                String::new(),
-            ))
-        },
+        &mut |done, total, _| on(SweepEvent::chunks(done, total)),
     )?;
     imatrix_file::save(&out, &run.imatrix, ImatrixFormat::Gguf)?;
     m.imatrix = Some(IMATRIX_FILE.into());
@@ -126,14 +119,7 @@ pub fn block_scores(
         &text,
         &calib.display().to_string(),
         &opts,
-        &mut |done, total| {
-            on(SweepEvent::Progress(
-                done as u64,
-                total as u64,
-                "chunks",
-                String::new(),
-            ))
-        },
+        &mut |done, total| on(SweepEvent::chunks(done, total)),
     )?;
     m.block_scores = Some(scores.clone());
     m.save(&cfg.out_dir)?;

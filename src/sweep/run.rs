@@ -236,12 +236,8 @@ fn prune_info(level: &PruneLevel) -> PruneInfo {
 fn is_fatal(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<crate::util::Interrupted>().is_some()
-            || c.downcast_ref::<std::io::Error>().is_some_and(|io| {
-                matches!(
-                    io.kind(),
-                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-                )
-            })
+            || c.downcast_ref::<std::io::Error>()
+                .is_some_and(crate::util::is_disk_full)
             || c.to_string().contains("No space left on device")
     })
 }

@@ -53,7 +53,7 @@ pub struct PhaseFit {
     pub tolerance: f64,
     /// Rungs within the tolerance of the base perplexity.
     pub safe_rungs: Vec<String>,
-    /// Edge of the contiguous safe zone: fewest bits (or most sparsity) before the first unsafe rung.
+    /// Edge of the contiguous safe zone: fewest bits (or most sparsity) before the first rung outside it.
     pub safe_limit: Option<f64>,
     pub outcome: FitOutcome,
     pub notes: Vec<String>,
