@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The sweep against the shell pipeline it replaces, same work on the same machine in one run:
 #   pipeline: llama-imatrix on the calibration text (if a rung needs it); llama-perplexity
-#             --kl-divergence-base on the base and llama-bench on it; then per rung llama-quantize,
-#             llama-perplexity --kl-divergence (PPL and KLD against the saved base), llama-bench.
+#             --kl-divergence-base on the base; then per rung llama-quantize, llama-perplexity
+#             --kl-divergence (PPL and KLD against the saved base), llama-bench (the issue's pipeline:
+#             the base's speed is that of the F16 rung).
 #   mpt-gguf: one `mpt-gguf sweep` with the same chunks, context, threads and bench settings.
 # Both sides decode one chunk at a time (-b 512, the sweep's default: it holds one chunk's logits);
 # perplexity is the same number at any -b, and llama-imatrix -b 512 is the sweep's matrix bit for bit.
@@ -75,7 +76,6 @@ if [ "$needs_imatrix" = 1 ]; then
 fi
 timed base-perplexity "$ref/llama-perplexity" -m "$f16" -f "$text" -c 512 -b 512 --chunks "$chunks" -t "$threads" \
   --kl-divergence-base "$work/pipe/base.kld" >"$work/pipe/base.ppl.txt" 2>&1
-timed base-bench "$ref/llama-bench" -m "$f16" -p "$pp" -n "$tg" -r "$reps" -t "$threads" -o json >"$work/pipe/base.bench.json" 2>/dev/null
 pipe_peak=0
 for ty in ${types//,/ }; do
   # The sweep's default --imatrix-for iq: only the IQ types (and Q2_K_S, which needs one) get it.
@@ -98,7 +98,7 @@ t2=$(now)
 echo "sweep: $(python3 -c "print(f'{$t2 - $t1:.1f}')") s" >&2
 
 python3 - "$work" "$types" "$t0" "$t1" "$t2" "$pipe_peak" "$sweep_peak" <<'PY'
-import json, re, sys
+import json, os, re, sys
 work, types, t0, t1, t2, pipe_peak, sweep_peak = sys.argv[1:]
 t_pipe, t_sweep = float(t1) - float(t0), float(t2) - float(t1)
 res = json.load(open(f"{work}/sweep/results.json"))
@@ -109,6 +109,8 @@ def grab(path, pattern):
     return float(m.group(1)) if m else float("nan")
 
 def ts(path, n_prompt):
+    if not os.path.exists(path):
+        return float("nan")
     for row in json.load(open(path)):
         if (row["n_prompt"] > 0) == (n_prompt > 0):
             return row["avg_ts"]
@@ -117,10 +119,11 @@ def ts(path, n_prompt):
 print(f"{'rung':<8} {'PPL llama.cpp':>14} {'PPL mpt':>10} {'KLD llama.cpp':>14} {'KLD mpt':>10} "
       f"{'pp t/s ref':>10} {'pp t/s mpt':>10} {'tg t/s ref':>10} {'tg t/s mpt':>10}")
 base = res.get("base") or {}
+base_bench = f"{work}/pipe/F16.bench.json"  # the pipeline benches the base as its F16 rung
 print(f"{'base':<8} {grab(f'{work}/pipe/base.ppl.txt', r'Final estimate: PPL = ([0-9.]+)'):>14.4f} "
       f"{base.get('ppl') or float('nan'):>10.4f} {'-':>14} {'-':>10} "
-      f"{ts(f'{work}/pipe/base.bench.json', 1):>10.1f} {base.get('pp_ts') or float('nan'):>10.1f} "
-      f"{ts(f'{work}/pipe/base.bench.json', 0):>10.1f} {base.get('tg_ts') or float('nan'):>10.1f}")
+      f"{ts(base_bench, 1):>10.1f} {base.get('pp_ts') or float('nan'):>10.1f} "
+      f"{ts(base_bench, 0):>10.1f} {base.get('tg_ts') or float('nan'):>10.1f}")
 ppl_q, kld_q = r"Mean PPL\(Q\)\s*:\s*([0-9.]+)", r"Mean\s+KLD:\s*([0-9.]+)"
 rss_after, stages = [], []
 for ty in types.split(","):

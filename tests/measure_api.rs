@@ -22,6 +22,7 @@ fn sweep_flow_base_then_rung() {
         n_batch: 512,
         n_chunks: Some(3),
         n_threads: 1,
+        n_workers: None,
     };
     let _guard = heavy();
 
@@ -81,6 +82,59 @@ fn sweep_flow_base_then_rung() {
     // Chunk values add up to the whole: mean NLL over chunks of equal size.
     let mean_nll = run.chunks.iter().map(|c| c.nll).sum::<f64>() / 3.0;
     assert!((mean_nll.exp() - run.ppl).abs() < 1e-9 * run.ppl);
+}
+
+/// Chunks decoded by two contexts side by side give the numbers one context gives, bit for bit: the
+/// captured base, every chunk's values, the KL-divergence statistics; progress comes in chunk order.
+#[test]
+fn side_by_side_workers_give_the_same_numbers() {
+    let text = measure::text::read_text(&wikitext()).unwrap();
+    let base_model = Model::load(&common::model_f16(), &ModelOptions::default()).unwrap();
+    let rung = Model::load(&quant("Q4_K_M"), &ModelOptions::default()).unwrap();
+    let tokens = measure::text::tokenize(&base_model, &text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = heavy();
+    // -b 256 with -c 128: two chunks per decode, so groups alternate between the workers too.
+    for n_batch in [128, 256] {
+        let mut runs = Vec::new();
+        for workers in [1, 2] {
+            let opts = PerplexityOptions {
+                n_ctx: 128,
+                n_batch,
+                n_chunks: Some(5),
+                n_threads: 2,
+                n_workers: Some(workers),
+            };
+            assert_eq!(opts.workers(&base_model), (workers as usize, 2 / workers));
+            let mut order = Vec::new();
+            let base_run = measure::perplexity(
+                &base_model,
+                Eval::Text {
+                    tokens: &tokens,
+                    capture: BaseCapture::compact(),
+                },
+                &opts,
+                &mut |p| order.push(p.done),
+            )
+            .unwrap();
+            assert_eq!(order, [1, 2, 3, 4, 5]);
+            let path = dir.path().join(format!("base-{n_batch}-{workers}.kld"));
+            base_run.base.as_ref().unwrap().save(&path).unwrap();
+            let base = KldBase::open(&path).unwrap();
+            let run =
+                measure::perplexity(&rung, Eval::AgainstBase(&base), &opts, &mut |_| {}).unwrap();
+            runs.push((base_run, std::fs::read(&path).unwrap(), run));
+        }
+        let ((b1, f1, r1), (b2, f2, r2)) = (&runs[0], &runs[1]);
+        assert!(f1 == f2, "-b {n_batch}: the saved bases differ");
+        assert_eq!(
+            (b1.ppl, b1.ppl_err, &b1.chunks),
+            (b2.ppl, b2.ppl_err, &b2.chunks)
+        );
+        assert_eq!((r1.ppl, &r1.chunks), (r2.ppl, &r2.chunks));
+        assert_eq!(r1.kld, r2.kld);
+        assert!(r1.kld.as_ref().unwrap().stats.kld_mean > 0.0);
+    }
 }
 
 /// `--json` and `--csv` carry the per-chunk values, with the KL-divergence columns in comparison runs.

@@ -41,6 +41,10 @@ pub struct PerplexityArgs {
     /// Threads for llama.cpp [default: all cores].
     #[arg(short = 't', long, default_value_t = mpt_gguf::util::default_threads() as u32, hide_default_value = true)]
     pub threads: u32,
+    /// Contexts decoding chunks side by side, -t split among them [default: 2 on the CPU when -t
+    /// is even, else 1]; the numbers do not change.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: Option<u32>,
     /// Layers to offload to the GPU (`-ngl`; needs a CUDA build).
     #[arg(long = "n-gpu-layers", default_value_t = 0)]
     pub n_gpu_layers: u32,
@@ -101,6 +105,7 @@ pub fn run(a: PerplexityArgs) -> Result<()> {
         n_batch: a.batch,
         n_chunks: a.chunks,
         n_threads: a.threads,
+        n_workers: a.workers,
     };
     mpt_gguf::util::install_interrupt_handler();
     let model_opts = ModelOptions {

@@ -56,6 +56,10 @@ pub struct SweepArgs {
     pub chunks: Option<u32>,
     #[arg(short = 't', long, default_value_t = mpt_gguf::util::default_threads() as u32)]
     pub threads: u32,
+    /// Perplexity: contexts decoding chunks side by side, -t split among them [default: 2 on the
+    /// CPU when -t is even, else 1]; the numbers do not change.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: Option<u32>,
     /// Layers to offload to the GPU (`-ngl`; needs a CUDA build).
     #[arg(long = "n-gpu-layers", default_value_t = 0)]
     pub n_gpu_layers: u32,
@@ -152,6 +156,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
         n_batch: a.batch,
         n_chunks: a.chunks,
         n_threads: a.threads,
+        n_workers: a.workers,
         n_gpu_layers: a.n_gpu_layers,
         bench: (!a.no_bench).then_some(BenchSettings {
             n_prompt: a.n_prompt,

@@ -29,6 +29,7 @@ pub struct Model {
     ptr: NonNull<sys::llama_model>,
     vocab: NonNull<sys::llama_vocab>,
     path: PathBuf,
+    n_gpu_layers: u32,
 }
 
 // SAFETY: a llama_model is immutable after loading and llama.cpp allows using it from several threads.
@@ -67,7 +68,13 @@ impl Model {
             ptr,
             vocab,
             path: path.to_path_buf(),
+            n_gpu_layers: opts.n_gpu_layers,
         })
+    }
+
+    /// Layers it was asked to offload (`-ngl`; 0: computed on the CPU).
+    pub fn n_gpu_layers(&self) -> u32 {
+        self.n_gpu_layers
     }
 
     pub fn path(&self) -> &Path {

@@ -2,7 +2,9 @@
 //! an empty cache with BOS in front, `n_batch / n_ctx` chunks per decode call as parallel sequences,
 //! logits requested only for the scored second half of each chunk.
 
-use anyhow::{bail, Result};
+use std::sync::mpsc;
+
+use anyhow::{anyhow, bail, Result};
 
 use crate::engine::{Batch, Context, ContextOptions, Model, Token};
 
@@ -134,6 +136,57 @@ impl<'m> ChunkRunner<'m> {
             .map(|k| self.ctx.logits(seq * p.n_ctx + p.first + k))
             .collect()
     }
+}
+
+/// Evaluates every chunk group of `plan` on `n_workers` contexts side by side, `n_threads` threads
+/// each, worker `w` taking groups `w, w + n_workers, ...`. `score` runs on the worker right after its
+/// group's decode (while the rows are in its context); `take` gets the results on the calling thread
+/// in group order, so sums come out in the order one context would give. Small batches scale badly
+/// over threads (every graph node ends in a barrier); separate contexts need none between them.
+pub fn eval_side_by_side<T: Send>(
+    model: &Model,
+    plan: &ChunkPlan,
+    tokens: &[Token],
+    (n_workers, n_threads): (usize, u32),
+    score: &(dyn Fn(&ChunkRunner<'_>, usize, usize) -> Result<T> + Sync),
+    take: &mut dyn FnMut(usize, usize, T) -> Result<()>,
+) -> Result<()> {
+    let groups: Vec<(usize, usize)> = plan.groups().collect();
+    let n_workers = n_workers.clamp(1, groups.len().max(1));
+    std::thread::scope(|s| {
+        let receivers: Vec<mpsc::Receiver<Result<T>>> = (0..n_workers)
+            .map(|w| {
+                // One result waiting per worker: a worker runs at most one group ahead.
+                let (tx, rx) = mpsc::sync_channel(1);
+                let mine: Vec<(usize, usize)> =
+                    groups.iter().copied().skip(w).step_by(n_workers).collect();
+                s.spawn(move || {
+                    let mut runner = match ChunkRunner::new(model, plan, n_threads) {
+                        Ok(r) => r,
+                        Err(e) => return drop(tx.send(Err(e))),
+                    };
+                    for (first, n_seq) in mine {
+                        let result = runner
+                            .eval(tokens, first, n_seq)
+                            .and_then(|()| score(&runner, first, n_seq));
+                        let failed = result.is_err();
+                        // A closed channel: the caller stopped (an error or Ctrl-C elsewhere).
+                        if tx.send(result).is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+                rx
+            })
+            .collect();
+        for (g, &(first, n_seq)) in groups.iter().enumerate() {
+            let result = receivers[g % n_workers]
+                .recv()
+                .map_err(|_| anyhow!("a chunk worker stopped without a result"))?;
+            take(first, n_seq, result?)?;
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

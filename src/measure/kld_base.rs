@@ -59,6 +59,21 @@ pub struct KldBaseMeta {
     pub llama_cpp: String,
 }
 
+/// The top tokens and tail samples kept per position.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecordShape {
+    pub top_k: usize,
+    pub tail_samples: usize,
+}
+
+impl RecordShape {
+    /// The record of scored position `index` (its tail samples are placed by the index alone).
+    pub fn capture(&self, index: u64, row: &[f32], lse: &LogSumExp, token: usize) -> BaseRecord {
+        let (k, m) = (self.top_k, self.tail_samples);
+        BaseRecord::capture(row, lse, token, k, m, sample_offset(index))
+    }
+}
+
 /// A compact base in memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KldBase {
@@ -136,8 +151,15 @@ impl KldBase {
 
     /// Summarizes the base's logits at the next scored position (see [`BaseRecord::capture`]).
     pub fn capture(&self, index: u64, row: &[f32], lse: &LogSumExp, token: usize) -> BaseRecord {
-        let (k, m) = (self.meta.top_k as usize, self.meta.tail_samples as usize);
-        BaseRecord::capture(row, lse, token, k, m, sample_offset(index))
+        self.shape().capture(index, row, lse, token)
+    }
+
+    /// What a position's record holds, apart from the base (for capturing on other threads).
+    pub fn shape(&self) -> RecordShape {
+        RecordShape {
+            top_k: self.meta.top_k as usize,
+            tail_samples: self.meta.tail_samples as usize,
+        }
     }
 
     pub fn push(&mut self, r: &BaseRecord) {

@@ -36,6 +36,9 @@ pub struct SweepConfig {
     pub n_batch: Option<u32>,
     pub n_chunks: Option<u32>,
     pub n_threads: u32,
+    /// Contexts evaluating chunks side by side (`None`: measure's default); not in the
+    /// fingerprint, as the numbers do not depend on it.
+    pub n_workers: Option<u32>,
     pub n_gpu_layers: u32,
     /// None: no throughput measurement.
     pub bench: Option<BenchSettings>,

@@ -32,6 +32,7 @@ pub fn perplexity_options(cfg: &SweepConfig) -> PerplexityOptions {
         n_batch: cfg.eval_batch(),
         n_chunks: cfg.n_chunks,
         n_threads: cfg.n_threads,
+        n_workers: cfg.n_workers,
     }
 }
 
@@ -58,13 +59,17 @@ pub fn measure_base(
     on: Observer<'_>,
 ) -> Result<KldBase> {
     on(SweepEvent::Stage("base perplexity"));
+    // One context unless asked: the base is the sweep's largest model, and a second context here
+    // would set the sweep's peak memory. Rungs are smaller; two contexts there stay below it.
+    let mut opts = perplexity_options(cfg);
+    opts.n_workers = opts.n_workers.or(Some(1));
     let run = measure::perplexity(
         model,
         Eval::Text {
             tokens,
             capture: BaseCapture::compact(),
         },
-        &perplexity_options(cfg),
+        &opts,
         &mut chunk_progress(on),
     )?;
     record_perplexity(r, &run);
