@@ -94,7 +94,7 @@ fn side_by_side_workers_give_the_same_numbers() {
     let tokens = measure::text::tokenize(&base_model, &text).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let _guard = heavy();
-    // -b 256 with -c 128: two chunks per decode, so groups alternate between the workers too.
+    // -b 256 with -c 128: one context decodes two chunks at a time, two contexts one each.
     for n_batch in [128, 256] {
         let mut runs = Vec::new();
         for workers in [1, 2] {
@@ -105,7 +105,13 @@ fn side_by_side_workers_give_the_same_numbers() {
                 n_threads: 2,
                 n_workers: Some(workers),
             };
-            assert_eq!(opts.workers(&base_model), (workers as usize, 2 / workers));
+            let plan = measure::chunks::ChunkPlan::new(128, n_batch, 5).unwrap();
+            let (w, threads, worker_plan) = opts.workers(&base_model, &plan);
+            let n_seq = (plan.n_seq / workers as usize).max(1);
+            assert_eq!(
+                (w, threads, worker_plan.n_seq),
+                (workers as usize, 2 / workers, n_seq)
+            );
             let mut order = Vec::new();
             let base_run = measure::perplexity(
                 &base_model,

@@ -51,6 +51,21 @@ impl ChunkPlan {
         self.n_ctx - 1 - self.first
     }
 
+    /// The plan of one of `n_workers` contexts sharing the chunks: `n_seq / n_workers` chunks per
+    /// decode (at least one). The numbers do not depend on how chunks are grouped.
+    pub fn per_worker(&self, n_workers: usize) -> ChunkPlan {
+        let n_seq = (self.n_seq / n_workers.max(1)).max(1);
+        ChunkPlan {
+            n_seq,
+            n_batch: if self.n_seq > 1 {
+                n_seq * self.n_ctx
+            } else {
+                self.n_batch
+            },
+            ..self.clone()
+        }
+    }
+
     /// Groups of chunks evaluated together: (first chunk, chunk count).
     pub fn groups(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         (0..self.n_chunk)
@@ -211,5 +226,12 @@ mod tests {
         let p = ChunkPlan::new(512, 2000, 3).unwrap();
         assert_eq!((p.n_seq, p.n_batch, p.num_batches), (3, 1536, 1));
         assert!(ChunkPlan::new(2, 512, 3).is_err());
+        // Shared by two contexts: half the chunks per decode each, or one when there is one.
+        let p = ChunkPlan::new(512, 2048, 10).unwrap().per_worker(2);
+        assert_eq!((p.n_seq, p.n_batch, p.num_batches), (2, 1024, 1));
+        let p = ChunkPlan::new(512, 512, 10).unwrap().per_worker(2);
+        assert_eq!((p.n_seq, p.n_batch, p.num_batches), (1, 512, 1));
+        let p = ChunkPlan::new(512, 128, 10).unwrap().per_worker(2);
+        assert_eq!((p.n_seq, p.n_batch, p.num_batches), (1, 128, 4));
     }
 }
