@@ -9,6 +9,20 @@ use mpt_gguf::engine::{Model, ModelOptions};
 use mpt_gguf::measure::{self, BaseCapture, Eval, KldBase, PerplexityOptions};
 use mpt_gguf::results::KldSummary;
 
+/// Perplexity of `tokens` keeping a compact KL-divergence base, as a sweep's base pass does.
+fn capture_base(
+    model: &Model,
+    tokens: &[i32],
+    opts: &PerplexityOptions,
+    progress: &mut dyn FnMut(&measure::ChunkProgress),
+) -> measure::PerplexityRun {
+    let eval = Eval::Text {
+        tokens,
+        capture: BaseCapture::compact(),
+    };
+    measure::perplexity(model, eval, opts, progress).unwrap()
+}
+
 #[test]
 fn sweep_flow_base_then_rung() {
     let dir = tempfile::tempdir().unwrap();
@@ -27,16 +41,9 @@ fn sweep_flow_base_then_rung() {
     let _guard = heavy();
 
     let mut seen = Vec::new();
-    let base_run = measure::perplexity(
-        &base_model,
-        Eval::Text {
-            tokens: &tokens,
-            capture: BaseCapture::compact(),
-        },
-        &opts,
-        &mut |p| seen.push((p.done, p.total, p.chunk.ppl)),
-    )
-    .unwrap();
+    let base_run = capture_base(&base_model, &tokens, &opts, &mut |p| {
+        seen.push((p.done, p.total, p.chunk.ppl))
+    });
     assert_eq!(
         seen.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(),
         vec![(1, 3), (2, 3), (3, 3)]
@@ -113,16 +120,7 @@ fn side_by_side_workers_give_the_same_numbers() {
                 (workers as usize, 2 / workers, n_seq)
             );
             let mut order = Vec::new();
-            let base_run = measure::perplexity(
-                &base_model,
-                Eval::Text {
-                    tokens: &tokens,
-                    capture: BaseCapture::compact(),
-                },
-                &opts,
-                &mut |p| order.push(p.done),
-            )
-            .unwrap();
+            let base_run = capture_base(&base_model, &tokens, &opts, &mut |p| order.push(p.done));
             assert_eq!(order, [1, 2, 3, 4, 5]);
             let path = dir.path().join(format!("base-{n_batch}-{workers}.kld"));
             base_run.base.as_ref().unwrap().save(&path).unwrap();

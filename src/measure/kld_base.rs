@@ -67,7 +67,8 @@ pub struct RecordShape {
 }
 
 impl RecordShape {
-    /// The record of scored position `index` (its tail samples are placed by the index alone).
+    /// Summarizes the base's logits at scored position `index` (see [`BaseRecord::capture`]; the
+    /// tail samples are placed by the index alone).
     pub fn capture(&self, index: u64, row: &[f32], lse: &LogSumExp, token: usize) -> BaseRecord {
         let (k, m) = (self.top_k, self.tail_samples);
         BaseRecord::capture(row, lse, token, k, m, sample_offset(index))
@@ -147,11 +148,6 @@ impl KldBase {
 
     fn width(&self) -> usize {
         (self.meta.top_k + self.meta.tail_samples) as usize
-    }
-
-    /// Summarizes the base's logits at the next scored position (see [`BaseRecord::capture`]).
-    pub fn capture(&self, index: u64, row: &[f32], lse: &LogSumExp, token: usize) -> BaseRecord {
-        self.shape().capture(index, row, lse, token)
     }
 
     /// What a position's record holds, apart from the base (for capturing on other threads).
@@ -412,7 +408,8 @@ mod tests {
         };
         let r = row(3, 300);
         let lse = LogSumExp::of(&r);
-        let (r0, r1) = (b.capture(0, &r, &lse, 1), b.capture(1, &r, &lse, 2));
+        let shape = b.shape();
+        let (r0, r1) = (shape.capture(0, &r, &lse, 1), shape.capture(1, &r, &lse, 2));
         b.push(&r0);
         b.push(&r1);
         let p = dir.path().join("base.kld");

@@ -300,15 +300,7 @@ pub fn perplexity(
             }
         }
     }
-    let Tally {
-        nll_sum,
-        nll2_sum,
-        count,
-        acc,
-        chunks,
-        ..
-    } = tally;
-    let (ppl, ppl_err) = ppl_and_err(nll_sum, nll2_sum, count);
+    let (ppl, ppl_err) = tally.ppl();
     let base = scorer.finish(ppl, ppl_err)?;
     Ok(PerplexityRun {
         ppl,
@@ -316,12 +308,12 @@ pub fn perplexity(
         n_ctx: plan.n_ctx as u32,
         n_chunks: plan.n_chunk as u32,
         n_tokens: tokens.len(),
-        n_scored: count,
-        chunks,
+        chunks: tally.chunks,
+        n_scored: tally.count,
         seconds: t0.elapsed().as_secs_f64(),
         base,
         kld: against.map(|against| KldRun {
-            stats: acc.stats(),
+            stats: tally.acc.stats(),
             against,
         }),
     })
@@ -339,6 +331,11 @@ struct Tally {
 }
 
 impl Tally {
+    /// Perplexity over the chunks so far and its ±.
+    fn ppl(&self) -> (f64, f64) {
+        ppl_and_err(self.nll_sum, self.nll2_sum, self.count)
+    }
+
     /// Adds chunk `c`'s per-token values and reports the chunk.
     fn add(
         &mut self,
@@ -360,7 +357,7 @@ impl Tally {
             }
         }
         let n = per_token.len() as f64;
-        let (ppl, ppl_err) = ppl_and_err(self.nll_sum, self.nll2_sum, self.count);
+        let (ppl, ppl_err) = self.ppl();
         let chunk = ChunkResult {
             chunk: c as u32 + 1,
             ppl,
