@@ -144,6 +144,9 @@ print("pipeline stage seconds: " + ", ".join(l.strip() for l in open(f"{work}/pi
 b = res.get("base") or {}
 print("sweep base seconds: " + " ".join(f"{k[:-2]} {v:.1f}" for k, v in (b.get("times") or {}).items() if v))
 print("sweep stage seconds: " + "; ".join(stages))
+in_stages = sum(v for r in [b] + [ours.get(ty, {}) for ty in types.split(",") if ty != b.get("rung")]
+                for v in (r.get("times") or {}).values() if v)
+print(f"sweep outside those stages (importance matrix, hashing, tokenizing, loads): {t_sweep - in_stages:.1f} s")
 print("sweep peak RSS after each rung (MiB; flat = not growing): " + ", ".join(rss_after))
 sizes = [r.get("size_bytes") or 0 for r in res["rungs"] if r["rung"] != (res.get("base") or {}).get("rung")]
 base_size = (res.get("model") or {}).get("size_bytes") or 0

@@ -47,6 +47,7 @@ mod context;
 pub mod log;
 mod model;
 pub mod observe;
+mod qsort;
 mod quantize;
 pub mod tap;
 

@@ -61,12 +61,20 @@ pub trait MatMulObserver: Send {
         input_is_f32: bool,
     ) -> bool;
     fn observe(&mut self, mm: &MatMul<'_>);
+    /// Asked for every other graph node by name: stop the decode's graph once this node is
+    /// computed, because the observer has seen all it needs (llama.cpp leaves what follows, such
+    /// as the output head, uncomputed; logits of that decode are then meaningless).
+    fn stop_after(&mut self, _node_name: &str) -> bool {
+        false
+    }
 }
 
 pub(crate) struct ObserverSlot {
     observer: Box<dyn MatMulObserver>,
     input: Vec<f32>,
     ids: Vec<i32>,
+    /// The node `stop_after` chose was scheduled: end the graph when it is computed.
+    stopping: bool,
 }
 
 impl ObserverSlot {
@@ -75,6 +83,7 @@ impl ObserverSlot {
             observer,
             input: Vec::new(),
             ids: Vec::new(),
+            stopping: false,
         }
     }
 }
@@ -105,7 +114,13 @@ pub(crate) unsafe extern "C" fn eval_callback(
         let op = match t.op {
             sys::GGML_OP_MUL_MAT => MatMulOp::Dense,
             sys::GGML_OP_MUL_MAT_ID => MatMulOp::Expert,
-            _ => return !ask, // not a matmul: not wanted; after compute keep going
+            _ if ask => {
+                let name = CStr::from_ptr(t.name.as_ptr()).to_string_lossy();
+                slot.stopping = slot.observer.stop_after(&name);
+                return slot.stopping;
+            }
+            // Only the node chosen to stop at is ever handed back computed.
+            _ => return !std::mem::take(&mut slot.stopping),
         };
         let (src0, src1) = (t.src[0], t.src[1]);
         if src0.is_null() || src1.is_null() {

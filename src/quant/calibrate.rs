@@ -94,7 +94,8 @@ pub fn compute_imatrix(
     }
     let num_batches = n_ctx.div_ceil(n_batch);
 
-    let (collector, stats) = Collector::new(opts.process_output);
+    let skip_output_head = (!opts.compute_ppl).then(|| model.n_layer());
+    let (collector, stats) = Collector::new(opts.process_output, skip_output_head);
     let mut cparams = ContextOptions::new((n_seq * n_ctx) as u32, n_batch as u32, opts.n_threads);
     cparams.n_ubatch = opts.n_ubatch.min(n_batch as u32);
     cparams.n_seq_max = n_seq as u32;

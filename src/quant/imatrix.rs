@@ -95,15 +95,29 @@ pub fn weight_name(raw: &str) -> &str {
 pub struct Collector {
     pub stats: Arc<Mutex<BTreeMap<String, ImatrixEntry>>>,
     pub process_output: bool,
+    /// `blk.N.` of the last block when nothing after it is needed (no output statistics, no
+    /// logits): the graph stops at the output norm once that block was seen, skipping the
+    /// output head (a fifth of a small model's compute with a large vocabulary).
+    last_block: Option<String>,
+    last_block_seen: bool,
 }
 
 impl Collector {
-    pub fn new(process_output: bool) -> (Self, Arc<Mutex<BTreeMap<String, ImatrixEntry>>>) {
+    /// `skip_output_head_after`: the model's block count, when the decode's logits are not used.
+    pub fn new(
+        process_output: bool,
+        skip_output_head_after: Option<u32>,
+    ) -> (Self, Arc<Mutex<BTreeMap<String, ImatrixEntry>>>) {
         let stats = Arc::new(Mutex::new(BTreeMap::new()));
+        let last_block = skip_output_head_after
+            .filter(|&n| n > 0 && !process_output)
+            .map(|n| format!("blk.{}.", n - 1));
         (
             Self {
                 stats: stats.clone(),
                 process_output,
+                last_block,
+                last_block_seen: false,
             },
             stats,
         )
@@ -131,8 +145,16 @@ impl MatMulObserver for Collector {
         }
     }
 
+    fn stop_after(&mut self, node_name: &str) -> bool {
+        // llama.cpp names the final norm `result_norm`; its output head follows.
+        node_name == "result_norm" && std::mem::take(&mut self.last_block_seen)
+    }
+
     fn observe(&mut self, mm: &MatMul<'_>) {
         let name = weight_name(mm.weight_name).to_string();
+        if let Some(last) = &self.last_block {
+            self.last_block_seen |= name.starts_with(last.as_str());
+        }
         let Ok(mut stats) = self.stats.lock() else {
             return;
         };
