@@ -88,14 +88,23 @@ impl ObserverSlot {
     }
 }
 
-/// Copies a tensor's bytes (host or device) into `out`, as 4-byte elements.
-unsafe fn copy_tensor<T: Copy + Default>(t: *const sys::ggml_tensor, out: &mut Vec<T>) {
-    // SAFETY (caller): t is a live tensor whose data is computed; out is resized to hold all bytes.
+/// A computed tensor's elements (f32 activations, i32 expert ids): read in place from host memory (the CPU case,
+/// where a copy per multiplication was a twentieth of an imatrix run), else copied into `out`.
+unsafe fn tensor_data<T: Copy + Default>(t: *const sys::ggml_tensor, out: &mut Vec<T>) -> &[T] {
+    // SAFETY (caller): t is a live tensor whose data is computed and stays untouched while the
+    // callback runs; host data is read only if aligned for T, else out is resized to hold it all.
     unsafe {
         let nbytes = sys::ggml_nbytes(t);
+        let size = std::mem::size_of::<T>();
+        let data = (*t).data;
+        let on_host = !(*t).buffer.is_null() && sys::ggml_backend_buffer_is_host((*t).buffer);
+        if on_host && !data.is_null() && data.align_offset(std::mem::align_of::<T>()) == 0 {
+            return std::slice::from_raw_parts(data.cast::<T>(), nbytes / size);
+        }
         out.clear();
-        out.resize(nbytes.div_ceil(4), T::default());
+        out.resize(nbytes.div_ceil(size), T::default());
         sys::ggml_backend_tensor_get(t.cast_mut(), out.as_mut_ptr().cast(), 0, nbytes);
+        out
     }
 }
 
@@ -135,23 +144,21 @@ pub(crate) unsafe extern "C" fn eval_callback(
         if (*src1).type_ != sys::GGML_TYPE_F32 {
             return true;
         }
-        copy_tensor(src1, &mut slot.input);
-        let (mut ids_ne, mut ids_nb) = ([0i64; 4], [0usize; 4]);
+        let input = tensor_data(src1, &mut slot.input);
+        let (mut ids, mut ids_ne, mut ids_nb): (&[i32], _, _) = (&[], [0i64; 4], [0usize; 4]);
         if op == MatMulOp::Expert && !t.src[2].is_null() {
-            copy_tensor(t.src[2], &mut slot.ids);
+            ids = tensor_data(t.src[2], &mut slot.ids);
             ids_ne = (*t.src[2]).ne;
             ids_nb = (*t.src[2]).nb;
-        } else {
-            slot.ids.clear();
         }
         let mm = MatMul {
             op,
             weight_name: &name,
             weight_ne: (*src0).ne,
             input_ne: (*src1).ne,
-            input: &slot.input,
+            input,
             input_nb: (*src1).nb,
-            ids: &slot.ids,
+            ids,
             ids_ne,
             ids_nb,
         };
