@@ -90,7 +90,10 @@ impl ObserverSlot {
 
 /// A computed tensor's elements (f32 activations, i32 expert ids): read in place from host memory (the CPU case,
 /// where a copy per multiplication was a twentieth of an imatrix run), else copied into `out`.
-unsafe fn tensor_data<T: Copy + Default>(t: *const sys::ggml_tensor, out: &mut Vec<T>) -> &[T] {
+pub(super) unsafe fn tensor_data<T: Copy + Default>(
+    t: *const sys::ggml_tensor,
+    out: &mut Vec<T>,
+) -> &[T] {
     // SAFETY (caller): t is a live tensor whose data is computed and stays untouched while the
     // callback runs; host data is read only if aligned for T, else out is resized to hold it all.
     unsafe {

@@ -88,19 +88,10 @@ pub(crate) unsafe extern "C" fn tap_callback(
         if ask {
             return slot.observer.wants(&name, t.ne);
         }
-        let nbytes = sys::ggml_nbytes(t);
-        slot.buf.clear();
-        slot.buf.resize(nbytes.div_ceil(4), 0.0);
-        sys::ggml_backend_tensor_get(
-            (t as *const sys::ggml_tensor).cast_mut(),
-            slot.buf.as_mut_ptr().cast(),
-            0,
-            nbytes,
-        );
         let view = NamedTensor {
             name: &name,
             ne: t.ne,
-            data: &slot.buf,
+            data: super::observe::tensor_data(t, &mut slot.buf),
             nb: t.nb,
         };
         slot.observer.observe(&view);
