@@ -88,8 +88,9 @@ impl ObserverSlot {
     }
 }
 
-/// A computed tensor's elements (f32 activations, i32 expert ids): read in place from host memory (the CPU case,
-/// where a copy per multiplication was a twentieth of an imatrix run), else copied into `out`.
+/// A computed tensor's elements (f32 activations, i32 expert ids): read in place from host
+/// memory (the CPU case, where a copy per multiplication was a twentieth of an imatrix run), else
+/// copied into `out`.
 pub(super) unsafe fn tensor_data<T: Copy + Default>(
     t: *const sys::ggml_tensor,
     out: &mut Vec<T>,

@@ -63,11 +63,7 @@ fn sort_elements<const S: usize>(bytes: &mut [u8], after: impl Fn(*const u8, *co
 
 /// glibc's `msort_with_tmp`: sorts both halves, then merges them through `buf`, taking the right
 /// element only when the left one sorts after it (stable).
-pub(crate) fn merge_sort<T: Copy>(
-    v: &mut [T],
-    buf: &mut Vec<T>,
-    after: &mut impl FnMut(&T, &T) -> bool,
-) {
+fn merge_sort<T: Copy>(v: &mut [T], buf: &mut Vec<T>, after: &mut impl FnMut(&T, &T) -> bool) {
     let n = v.len();
     if n <= 1 {
         return;
