@@ -58,12 +58,13 @@ impl BaseRecord {
     pub fn capture(row: &[f32], lse: &LogSumExp, token: usize, k: usize, m: usize, u: f64) -> Self {
         let top_ids = top_k(row, k);
         debug_assert!(top_ids.first().is_none_or(|&i| i as usize == lse.argmax));
-        let mut in_top = vec![false; row.len()];
+        // One bit per token of the vocabulary, a word per block of 64 ids: which are in the top.
+        let mut top_bits = vec![0u64; row.len().div_ceil(64)];
         let mut top_mass = 0.0f64;
         let top_logp = top_ids
             .iter()
             .map(|&i| {
-                in_top[i as usize] = true;
+                top_bits[i as usize / 64] |= 1 << (i % 64);
                 top_mass += lse.term(row[i as usize]);
                 lse.log_prob(row[i as usize]) as f32
             })
@@ -75,14 +76,28 @@ impl BaseRecord {
             let step = tail / m as f64;
             let mut next = u * step;
             let mut cum = 0.0f64;
-            for (i, &l) in row.iter().enumerate() {
-                if in_top[i] {
+            for (block, (ids, bits)) in row.chunks(64).zip(&top_bits).enumerate() {
+                // A block no sample falls in is passed by its sum (one vectorized pass): only the m
+                // blocks that hold a sample are walked token by token.
+                let mut mass = lse.terms(ids);
+                let mut top_here = *bits;
+                while top_here != 0 {
+                    mass -= lse.term(ids[top_here.trailing_zeros() as usize]);
+                    top_here &= top_here - 1;
+                }
+                if cum + mass <= next {
+                    cum += mass;
                     continue;
                 }
-                cum += lse.term(l);
-                while cum > next && sample_ids.len() < m {
-                    sample_ids.push(i as u32);
-                    next += step;
+                for (j, &l) in ids.iter().enumerate() {
+                    if bits >> j & 1 == 1 {
+                        continue;
+                    }
+                    cum += lse.term(l);
+                    while cum > next && sample_ids.len() < m {
+                        sample_ids.push((block * 64 + j) as u32);
+                        next += step;
+                    }
                 }
                 if sample_ids.len() == m {
                     break;
