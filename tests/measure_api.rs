@@ -101,8 +101,10 @@ fn side_by_side_workers_give_the_same_numbers() {
     let tokens = measure::text::tokenize(&base_model, &text).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let _guard = heavy();
-    // -b 256 with -c 128: one context decodes two chunks at a time, two contexts one each.
-    for n_batch in [128, 256] {
+    // -b 256 with -c 128: one context decodes two chunks at a time, two contexts one each. -b 48:
+    // three calls per chunk, the scored half split over two (one context gathers a chunk's rows,
+    // two score each call's rows as they come).
+    for n_batch in [48, 128, 256] {
         let mut runs = Vec::new();
         for workers in [1, 2] {
             let opts = PerplexityOptions {

@@ -46,6 +46,11 @@ impl ChunkPlan {
         })
     }
 
+    /// Logit rows one decode call asks for: the scored positions of its chunks.
+    pub fn outputs_per_decode(&self) -> usize {
+        self.n_seq * (self.n_ctx - self.first).min(self.n_batch)
+    }
+
     /// Positions scored per chunk: `first .. n_ctx − 1`, each predicting the next token.
     pub fn scored_per_chunk(&self) -> usize {
         self.n_ctx - 1 - self.first
@@ -74,6 +79,9 @@ impl ChunkPlan {
     }
 }
 
+/// Takes a decode call's scored rows: `(sequence, first scored row index, rows)`.
+pub type RowSink<'a> = dyn FnMut(usize, usize, &[&[f32]]) -> Result<()> + 'a;
+
 /// A context evaluating chunk groups of one model.
 pub struct ChunkRunner<'m> {
     ctx: Context<'m>,
@@ -93,6 +101,9 @@ impl<'m> ChunkRunner<'m> {
             n_threads,
         );
         opts.n_seq_max = plan.n_seq as u32;
+        // Only the scored half of a chunk is output: the compute buffer needs rows for that many
+        // (half the memory llama.cpp would reserve for a full batch of outputs, 48 MiB at 49k vocab).
+        opts.n_outputs_max = plan.outputs_per_decode() as u32;
         Ok(Self {
             ctx: Context::new(model, &opts)?,
             batch: Batch::new(plan.n_batch, 1),
@@ -103,12 +114,38 @@ impl<'m> ChunkRunner<'m> {
         })
     }
 
-    /// Evaluates chunks `first_chunk .. first_chunk + n_seq_batch` of `tokens` from an empty cache.
+    /// Evaluates chunks `first_chunk .. first_chunk + n_seq_batch` of `tokens` from an empty cache,
+    /// keeping their scored rows for [`ChunkRunner::rows`].
     pub fn eval(&mut self, tokens: &[Token], first_chunk: usize, n_seq_batch: usize) -> Result<()> {
+        // A chunk decoded in several calls has its rows copied out as they come; in one call they
+        // stay in the context.
+        let mut gathered = std::mem::take(&mut self.gathered);
+        gathered.clear();
+        let gather = self.plan.num_batches > 1;
+        let result = self.eval_rows(tokens, first_chunk, n_seq_batch, &mut |_, _, rows| {
+            if gather {
+                rows.iter().for_each(|r| gathered.extend_from_slice(r));
+            }
+            Ok(())
+        });
+        self.gathered = gathered;
+        result
+    }
+
+    /// Evaluates chunks like [`ChunkRunner::eval`], handing each decode call's scored rows to
+    /// `sink(seq, k, rows)` while they are in the context: `rows[i]` is scored row `k + i` of
+    /// sequence `seq` (position `first + k + i`). Nothing is copied.
+    pub fn eval_rows(
+        &mut self,
+        tokens: &[Token],
+        first_chunk: usize,
+        n_seq_batch: usize,
+        sink: &mut RowSink<'_>,
+    ) -> Result<()> {
         let p = &self.plan;
         let start = first_chunk * p.n_ctx;
+        let scored_end = p.first + p.scored_per_chunk();
         self.ctx.clear_memory();
-        self.gathered.clear();
         for j in 0..p.num_batches {
             crate::util::check_interrupted()?;
             let batch_start = start + j * p.n_batch;
@@ -127,13 +164,16 @@ impl<'m> ChunkRunner<'m> {
                 }
             }
             self.ctx.decode(&mut self.batch)?;
-            if p.num_batches > 1 {
-                // One sequence per call here (n_batch < n_ctx): keep this call's scored rows.
-                for k in 0..batch_size {
-                    if j * p.n_batch + k >= p.first {
-                        self.gathered.extend_from_slice(self.ctx.logits(k)?);
-                    }
-                }
+            // Scored positions of this call (the chunk's last position is output, never scored).
+            let (lo, hi) = (
+                p.first.max(j * p.n_batch),
+                scored_end.min(j * p.n_batch + batch_size),
+            );
+            for seq in (0..n_seq_batch).filter(|_| lo < hi) {
+                let rows = (lo..hi)
+                    .map(|pos| self.ctx.logits(seq * batch_size + pos - j * p.n_batch))
+                    .collect::<Result<Vec<_>>>()?;
+                sink(seq, lo - p.first, &rows)?;
             }
         }
         Ok(())
@@ -154,16 +194,16 @@ impl<'m> ChunkRunner<'m> {
 }
 
 /// Evaluates every chunk group of `plan` on `n_workers` contexts side by side, `n_threads` threads
-/// each, worker `w` taking groups `w, w + n_workers, ...`. `score` runs on the worker right after its
-/// group's decode (while the rows are in its context); `take` gets the results on the calling thread
-/// in group order, so sums come out in the order one context would give. Small batches scale badly
-/// over threads (every graph node ends in a barrier); separate contexts need none between them.
+/// each, worker `w` taking groups `w, w + n_workers, ...`. `work(runner, first, n_seq)` decodes a
+/// group on the worker's runner and scores it there (while the rows are in its context); `take` gets
+/// the results on the calling thread in group order, so sums come out in the order one context would
+/// give. Small batches scale badly over threads (every graph node ends in a barrier); separate
+/// contexts need none between them.
 pub fn eval_side_by_side<T: Send>(
     model: &Model,
     plan: &ChunkPlan,
-    tokens: &[Token],
     (n_workers, n_threads): (usize, u32),
-    score: &(dyn Fn(&ChunkRunner<'_>, usize, usize) -> Result<T> + Sync),
+    work: &(dyn Fn(&mut ChunkRunner<'_>, usize, usize) -> Result<T> + Sync),
     take: &mut dyn FnMut(usize, usize, T) -> Result<()>,
 ) -> Result<()> {
     let groups: Vec<(usize, usize)> = plan.groups().collect();
@@ -181,9 +221,7 @@ pub fn eval_side_by_side<T: Send>(
                         Err(e) => return drop(tx.send(Err(e))),
                     };
                     for (first, n_seq) in mine {
-                        let result = runner
-                            .eval(tokens, first, n_seq)
-                            .and_then(|()| score(&runner, first, n_seq));
+                        let result = work(&mut runner, first, n_seq);
                         let failed = result.is_err();
                         // A closed channel: the caller stopped (an error or Ctrl-C elsewhere).
                         if tx.send(result).is_err() || failed {

@@ -69,7 +69,7 @@ pub fn exp_term(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to the nearest integer
     const LN2_HI: f32 = 0.693_359_4; // ln 2 in few mantissa bits, so n · LN2_HI is exact
     const LN2_LO: f32 = -2.121_944_4e-4; // ln 2 − LN2_HI
-                                         let x = x.clamp(-87.0, 88.0);
+    let x = x.clamp(-87.0, 88.0);
     // x = n ln 2 + r, |r| ≤ ln 2 / 2; e^x = 2^n e^r.
     let t = x * std::f32::consts::LOG2_E + ROUND;
     let n = t - ROUND;

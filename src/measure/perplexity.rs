@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::chunks::{eval_side_by_side, ChunkPlan, ChunkRunner};
 use super::kld::{KldAccumulator, KldRunning, KldStats, TokenKld};
 use super::kld_base::KldBase;
-use super::score::{setup, Scorer, Setup};
+use super::score::{setup, ScoredChunk, Scorer, Setup};
 use crate::engine::{Model, Token};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -260,21 +260,25 @@ pub fn perplexity(
     let (n_workers, n_threads, worker_plan) = opts.workers(model, &plan);
     match scorer.rows_only().filter(|_| n_workers > 1) {
         Some(row_scorer) => {
-            let score = |runner: &ChunkRunner<'_>, first: usize, n_seq: usize| {
-                (first..first + n_seq)
-                    .map(|c| {
-                        let rows = runner.rows(c - first)?;
-                        Ok(row_scorer.score(&rows, targets(c), c * n_scored_chunk))
-                    })
-                    .collect::<Result<Vec<_>>>()
+            // Each decode call's rows are scored as they come: a chunk decoded in several calls
+            // (-b below -c) is never copied out whole.
+            let work = |runner: &mut ChunkRunner<'_>, first: usize, n_seq: usize| {
+                let mut parts: Vec<ScoredChunk> =
+                    (0..n_seq).map(|_| ScoredChunk::default()).collect();
+                runner.eval_rows(tokens, first, n_seq, &mut |seq, k, rows| {
+                    let c = first + seq;
+                    let targets = &targets(c)[k..k + rows.len()];
+                    parts[seq].append(row_scorer.score(rows, targets, c * n_scored_chunk + k));
+                    Ok(())
+                })?;
+                Ok(parts)
             };
             let workers = (n_workers, n_threads);
             eval_side_by_side(
                 model,
                 &worker_plan,
-                tokens,
                 workers,
-                &score,
+                &work,
                 &mut |first, _, scored| {
                     for (c, chunk) in (first..).zip(scored) {
                         tally.add(c, scorer.commit(chunk)?, progress);

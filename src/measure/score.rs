@@ -143,20 +143,26 @@ pub(super) enum RowScorer<'a> {
 
 /// One chunk scored by a [`RowScorer`]: per token its NLL and KL-divergence values, and what a
 /// capturing run keeps.
+#[derive(Default)]
 pub(super) struct ScoredChunk {
     per_token: Vec<(f64, Option<TokenKld>)>,
     records: Vec<BaseRecord>,
     encoded: Vec<Vec<u16>>,
 }
 
+impl ScoredChunk {
+    /// Adds the chunk's next rows, scored by the same scorer.
+    pub fn append(&mut self, mut next: ScoredChunk) {
+        self.per_token.append(&mut next.per_token);
+        self.records.append(&mut next.records);
+        self.encoded.append(&mut next.encoded);
+    }
+}
+
 impl RowScorer<'_> {
     /// `first_scored` is the index of the chunk's first scored token over the whole run.
     pub fn score(&self, rows: &[&[f32]], targets: &[Token], first_scored: usize) -> ScoredChunk {
-        let mut out = ScoredChunk {
-            per_token: Vec::new(),
-            records: Vec::new(),
-            encoded: Vec::new(),
-        };
+        let mut out = ScoredChunk::default();
         match *self {
             RowScorer::Plain => {
                 out.per_token = rows
