@@ -24,9 +24,6 @@ pub struct ContextOptions {
     pub n_threads_batch: u32,
     /// One KV buffer shared by all sequences (needed when sequences share a prefix).
     pub kv_unified: bool,
-    /// The most outputs (logit rows) one `decode` call asks for; 0 = `n_batch`. llama.cpp sizes
-    /// the compute buffer for it: a vocabulary-wide f32 row per output.
-    pub n_outputs_max: u32,
 }
 
 impl ContextOptions {
@@ -39,7 +36,6 @@ impl ContextOptions {
             n_threads,
             n_threads_batch: n_threads,
             kv_unified: false,
-            n_outputs_max: 0,
         }
     }
 }
@@ -114,7 +110,6 @@ impl<'m> Context<'m> {
             p.n_threads = opts.n_threads.max(1) as i32;
             p.n_threads_batch = opts.n_threads_batch.max(1) as i32;
             p.kv_unified = opts.kv_unified;
-            p.n_outputs_max = opts.n_outputs_max;
             p.no_perf = true;
             if let Some(slot) = slot.as_mut() {
                 p.cb_eval = Some(observe::eval_callback);

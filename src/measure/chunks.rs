@@ -46,11 +46,6 @@ impl ChunkPlan {
         })
     }
 
-    /// Logit rows one decode call asks for: the scored positions of its chunks.
-    pub fn outputs_per_decode(&self) -> usize {
-        self.n_seq * (self.n_ctx - self.first).min(self.n_batch)
-    }
-
     /// Positions scored per chunk: `first .. n_ctx − 1`, each predicting the next token.
     pub fn scored_per_chunk(&self) -> usize {
         self.n_ctx - 1 - self.first
@@ -101,9 +96,6 @@ impl<'m> ChunkRunner<'m> {
             n_threads,
         );
         opts.n_seq_max = plan.n_seq as u32;
-        // Only the scored half of a chunk is output: the compute buffer needs rows for that many
-        // (half the memory llama.cpp would reserve for a full batch of outputs, 48 MiB at 49k vocab).
-        opts.n_outputs_max = plan.outputs_per_decode() as u32;
         Ok(Self {
             ctx: Context::new(model, &opts)?,
             batch: Batch::new(plan.n_batch, 1),

@@ -86,7 +86,8 @@ pub fn exp_term(x: f32) -> f32 {
     p * f32::from_bits(((k + 127) << 23) as u32)
 }
 
-/// Index of the first element equal to `value` (0 if none), scanning eight lanes at a time.
+/// Index of the first element equal to `value` (0 if none): a branch-free test per block of 64
+/// (vectorized), then a scan of the block that holds it.
 fn first_index_of(row: &[f32], value: f32) -> usize {
     let block = row
         .chunks(64)
