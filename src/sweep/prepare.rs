@@ -32,8 +32,14 @@ fn calibration<'a>(cfg: &'a SweepConfig, what: &str) -> Result<&'a Path> {
 }
 
 /// The importance matrix of the base model: the user's file, one computed in an earlier run of
-/// this sweep, or computed now from the calibration text. `None` when no rung needs one.
-pub fn imatrix(cfg: &SweepConfig, m: &mut Manifest, on: Observer<'_>) -> Result<Option<PathBuf>> {
+/// this sweep, or computed now from the calibration text on `base` (the base model, loaded here if
+/// not given). `None` when no rung needs one.
+pub fn imatrix(
+    cfg: &SweepConfig,
+    m: &mut Manifest,
+    base: Option<&Model>,
+    on: Observer<'_>,
+) -> Result<Option<PathBuf>> {
     if let Some(p) = &cfg.imatrix {
         on(SweepEvent::Stage("checking the importance matrix"));
         let file = crate::gguf::GgufFile::open(&cfg.model)?;
@@ -60,13 +66,20 @@ pub fn imatrix(cfg: &SweepConfig, m: &mut Manifest, on: Observer<'_>) -> Result<
     )?;
     on(SweepEvent::Stage("importance matrix"));
     let text = crate::measure::text::read_text(calib)?;
-    let model = Model::load(
-        &cfg.model,
-        &ModelOptions {
-            n_gpu_layers: cfg.n_gpu_layers,
-            ..Default::default()
-        },
-    )?;
+    let loaded;
+    let model = match base {
+        Some(model) => model,
+        None => {
+            loaded = Model::load(
+                &cfg.model,
+                &ModelOptions {
+                    n_gpu_layers: cfg.n_gpu_layers,
+                    ..Default::default()
+                },
+            )?;
+            &loaded
+        }
+    };
     let opts = ImatrixOptions {
         n_ctx: cfg.n_ctx,
         n_chunks: cfg.imatrix_chunks,
@@ -80,7 +93,7 @@ pub fn imatrix(cfg: &SweepConfig, m: &mut Manifest, on: Observer<'_>) -> Result<
         ..Default::default()
     };
     let run = compute_imatrix(
-        &model,
+        model,
         &text,
         &calib.display().to_string(),
         &opts,

@@ -66,29 +66,49 @@ pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
     };
     m.save(&cfg.out_dir)?;
 
-    let imatrix = prepare::imatrix(cfg, &mut m, on)?;
+    let base_file = cfg.out_dir.join(KLD_BASE_FILE);
+    let base_done = m.results.base.is_some() && base_file.exists();
+    // The base model serves the importance matrix and the base pass; the evaluation text is
+    // tokenized on a thread of its own while the importance matrix starts (reading its own
+    // calibration text, one core each).
+    let base_model = if base_done {
+        None
+    } else {
+        Some(Model::load(&cfg.model, &rung::model_options(cfg))?)
+    };
+    let (imatrix, tokens) = std::thread::scope(|s| {
+        let tokenizing = base_model
+            .as_ref()
+            .map(|model| s.spawn(|| crate::measure::text::tokenize(model, &text)));
+        let imatrix = prepare::imatrix(cfg, &mut m, base_model.as_ref(), on);
+        if tokenizing.as_ref().is_some_and(|t| !t.is_finished()) {
+            on(SweepEvent::Stage("tokenizing the text"));
+        }
+        let tokens = tokenizing.map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (imatrix, tokens.transpose())
+    });
+    let imatrix = imatrix?;
+    let tokens = tokens?;
     m.results.settings.imatrix = imatrix.as_ref().map(|p| p.display().to_string());
     let scores = prepare::block_scores(cfg, &mut m, on)?;
 
-    let base_file = cfg.out_dir.join(KLD_BASE_FILE);
-    let kld_base = if m.results.base.is_some() && base_file.exists() {
-        KldBase::open(&base_file)?
-    } else {
-        let model = Model::load(&cfg.model, &rung::model_options(cfg))?;
-        on(SweepEvent::Stage("tokenizing the text"));
-        let tokens = crate::measure::text::tokenize(&model, &text)?;
-        let mut r = RungResult::new(base_type, base_type);
-        describe_type(&mut r, base_type);
-        r.bpw = Some(summary.bits_per_weight);
-        r.size_bytes = Some(summary.file_size);
-        r.n_params = Some(summary.parameters);
-        let base = rung::measure_base(cfg, &tokens, &model, &mut r, &tasks, on)?;
-        base.save(&base_file)?;
-        m.results.base = Some(r);
-        m.kld_base = Some(KLD_BASE_FILE.into());
-        m.save(&cfg.out_dir)?;
-        base
+    let kld_base = match (&base_model, tokens) {
+        (Some(model), Some(tokens)) => {
+            let mut r = RungResult::new(base_type, base_type);
+            describe_type(&mut r, base_type);
+            r.bpw = Some(summary.bits_per_weight);
+            r.size_bytes = Some(summary.file_size);
+            r.n_params = Some(summary.parameters);
+            let base = rung::measure_base(cfg, &tokens, model, &mut r, &tasks, on)?;
+            base.save(&base_file)?;
+            m.results.base = Some(r);
+            m.kld_base = Some(KLD_BASE_FILE.into());
+            m.save(&cfg.out_dir)?;
+            base
+        }
+        _ => KldBase::open(&base_file)?,
     };
+    drop(base_model);
     drop(text);
     let shared = Shared {
         kld_base: &kld_base,
