@@ -9,16 +9,21 @@
 # perplexity is the same number at any -b, and llama-imatrix -b 512 is the sweep's matrix bit for bit.
 # Prints both wall times and their ratio (target: sweep <= 0.8x pipeline), peak resident memory, and the
 # PPL and mean KLD of every rung from both sides.
-# usage: scripts/bench-sweep.sh [-t THREADS] [--chunks N] [--imatrix-chunks N] [--types LIST] [-p N] [-n N] [-r N]
+# --runs N measures both sides N times in the order pipeline, sweep, sweep, pipeline, ... (a slow drift
+# of a shared machine's speed then weighs on both alike) and prints every run's ratio and the ratio
+# of the summed times; the per-rung tables are those of the last run.
+# usage: scripts/bench-sweep.sh [-t THREADS] [--chunks N] [--imatrix-chunks N] [--types LIST] [-p N] [-n N] [-r N] [--runs N]
 set -euo pipefail
+shopt -s inherit_errexit  # a failing tool inside $(run_...) stops the script
 cd "$(dirname "$0")/.."
-threads=$(nproc); chunks=20; ichunks=16; pp=512; tg=128; reps=5
+threads=$(nproc); chunks=20; ichunks=16; pp=512; tg=128; reps=5; runs=1
 # The default is the table5 ladder, what `mpt-gguf sweep` measures when no ladder is named.
 types=F16,Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q3_K_M,Q2_K,IQ1_M
 while [ $# -gt 0 ]; do
   case $1 in
     -t) threads=$2; shift 2;; --chunks) chunks=$2; shift 2;; --imatrix-chunks) ichunks=$2; shift 2;;
     --types) types=$2; shift 2;; -p) pp=$2; shift 2;; -n) tg=$2; shift 2;; -r) reps=$2; shift 2;;
+    --runs) runs=$2; shift 2;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
@@ -65,42 +70,67 @@ PY
 # Runs "$@" and appends "LABEL SECONDS" to the pipeline's stage times.
 timed() { local label=$1 s; shift; s=$(now); "$@"; echo "$label $(python3 -c "print(f'{$(now) - $s:.1f}')")" >>"$work/pipe/times"; }
 
-echo "pipeline of llama.cpp tools ($threads threads, $chunks chunks of 512, types $types)..." >&2
-mkdir -p "$work/pipe"
-t0=$(now)
-im=()
-if [ "$needs_imatrix" = 1 ]; then
-  timed imatrix "$ref/llama-imatrix" -m "$f16" -f "$cal" -o "$work/pipe/imatrix.gguf" --chunks "$ichunks" -t "$threads" \
-    -c 512 -b 512 >/dev/null 2>&1
-  im=(--imatrix "$work/pipe/imatrix.gguf")
-fi
-timed base-perplexity "$ref/llama-perplexity" -m "$f16" -f "$text" -c 512 -b 512 --chunks "$chunks" -t "$threads" \
-  --kl-divergence-base "$work/pipe/base.kld" >"$work/pipe/base.ppl.txt" 2>&1
-pipe_peak=0
-for ty in ${types//,/ }; do
-  # The sweep's default --imatrix-for iq: only the IQ types (and Q2_K_S, which needs one) get it.
-  imq=(); case $ty in IQ*|Q2_K_S) imq=("${im[@]}");; esac
-  timed "$ty-quantize" "$ref/llama-quantize" "${imq[@]}" "$f16" "$work/pipe/$ty.gguf" "$ty" "$threads" >/dev/null 2>&1
-  s=$(now)
-  peak=$(peak_of "$work/pipe/$ty.ppl.txt" "$ref/llama-perplexity" -m "$work/pipe/$ty.gguf" -c 512 -b 512 -t "$threads" \
-    --kl-divergence-base "$work/pipe/base.kld" --kl-divergence)
-  echo "$ty-perplexity $(python3 -c "print(f'{$(now) - $s:.1f}')")" >>"$work/pipe/times"
-  timed "$ty-bench" "$ref/llama-bench" -m "$work/pipe/$ty.gguf" -p "$pp" -n "$tg" -r "$reps" -t "$threads" -o json \
-    >"$work/pipe/$ty.bench.json" 2>/dev/null
-  rm -f "$work/pipe/$ty.gguf"
-  [ "$peak" -gt "$pipe_peak" ] && pipe_peak=$peak
-done
-t1=$(now)
-echo "pipeline: $(python3 -c "print(f'{$t1 - $t0:.1f}')") s; mpt-gguf sweep..." >&2
-sweep_peak=$(peak_of "$work/sweep.log" "$mpt" sweep "$f16" -o "$work/sweep" -f "$text" -c 512 --chunks "$chunks" -t "$threads" \
-  --calib "$cal" --imatrix-chunks "$ichunks" --types "$types" -p "$pp" -n "$tg" -r "$reps")
-t2=$(now)
-echo "sweep: $(python3 -c "print(f'{$t2 - $t1:.1f}')") s" >&2
+# The pipeline into $work/pipe; prints its wall seconds and the peak memory of its perplexity runs.
+run_pipeline() {
+  rm -rf "$work/pipe"; mkdir -p "$work/pipe"
+  local t0 peak pipe_peak=0 im=() imq ty s
+  t0=$(now)
+  if [ "$needs_imatrix" = 1 ]; then
+    timed imatrix "$ref/llama-imatrix" -m "$f16" -f "$cal" -o "$work/pipe/imatrix.gguf" --chunks "$ichunks" -t "$threads" \
+      -c 512 -b 512 >/dev/null 2>&1
+    im=(--imatrix "$work/pipe/imatrix.gguf")
+  fi
+  timed base-perplexity "$ref/llama-perplexity" -m "$f16" -f "$text" -c 512 -b 512 --chunks "$chunks" -t "$threads" \
+    --kl-divergence-base "$work/pipe/base.kld" >"$work/pipe/base.ppl.txt" 2>&1
+  for ty in ${types//,/ }; do
+    # The sweep's default --imatrix-for iq: only the IQ types (and Q2_K_S, which needs one) get it.
+    imq=(); case $ty in IQ*|Q2_K_S) imq=("${im[@]}");; esac
+    timed "$ty-quantize" "$ref/llama-quantize" "${imq[@]}" "$f16" "$work/pipe/$ty.gguf" "$ty" "$threads" >/dev/null 2>&1
+    s=$(now)
+    peak=$(peak_of "$work/pipe/$ty.ppl.txt" "$ref/llama-perplexity" -m "$work/pipe/$ty.gguf" -c 512 -b 512 -t "$threads" \
+      --kl-divergence-base "$work/pipe/base.kld" --kl-divergence)
+    echo "$ty-perplexity $(python3 -c "print(f'{$(now) - $s:.1f}')")" >>"$work/pipe/times"
+    timed "$ty-bench" "$ref/llama-bench" -m "$work/pipe/$ty.gguf" -p "$pp" -n "$tg" -r "$reps" -t "$threads" -o json \
+      >"$work/pipe/$ty.bench.json" 2>/dev/null
+    rm -f "$work/pipe/$ty.gguf"
+    [ "$peak" -gt "$pipe_peak" ] && pipe_peak=$peak
+  done
+  echo "$(python3 -c "print(f'{$(now) - $t0:.1f}')") $pipe_peak"
+}
 
-python3 - "$work" "$types" "$t0" "$t1" "$t2" "$pipe_peak" "$sweep_peak" <<'PY'
+# One `mpt-gguf sweep` into $work/sweep; prints its wall seconds and peak memory.
+run_sweep() {
+  rm -rf "$work/sweep"
+  local t0 peak
+  t0=$(now)
+  peak=$(peak_of "$work/sweep.log" "$mpt" sweep "$f16" -o "$work/sweep" -f "$text" -c 512 --chunks "$chunks" -t "$threads" \
+    --calib "$cal" --imatrix-chunks "$ichunks" --types "$types" -p "$pp" -n "$tg" -r "$reps")
+  echo "$(python3 -c "print(f'{$(now) - $t0:.1f}')") $peak"
+}
+
+echo "pipeline of llama.cpp tools against mpt-gguf sweep ($threads threads, $chunks chunks of 512, types $types, $runs run(s))..." >&2
+: >"$work/walls"
+for ((i = 1; i <= runs; i++)); do
+  if ((i % 2)); then order="pipeline sweep"; else order="sweep pipeline"; fi
+  for side in $order; do
+    out=$("run_$side")
+    read -r secs peak <<<"$out"
+    echo "run $i: $side $secs s" >&2
+    echo "$i $side $secs $peak" >>"$work/walls"
+  done
+done
+
+python3 - "$work" "$types" <<'PY'
 import json, os, re, sys
-work, types, t0, t1, t2, pipe_peak, sweep_peak = sys.argv[1:]
-t_pipe, t_sweep = float(t1) - float(t0), float(t2) - float(t1)
+work, types = sys.argv[1:]
+walls = {}  # run -> side -> (seconds, peak bytes)
+for line in open(f"{work}/walls"):
+    run, side, secs, peak = line.split()
+    walls.setdefault(int(run), {})[side] = (float(secs), int(peak))
+last = walls[max(walls)]
+t_pipe, t_sweep = last["pipeline"][0], last["sweep"][0]
+pipe_peak = max(w["pipeline"][1] for w in walls.values())
+sweep_peak = max(w["sweep"][1] for w in walls.values())
 res = json.load(open(f"{work}/sweep/results.json"))
 ours = {r["rung"]: r for r in res["rungs"]}
 
@@ -139,7 +169,13 @@ for ty in types.split(","):
     stages.append(f"{ty}: " + " ".join(f"{k[:-2]} {v:.1f}" for k, v in t.items() if v))
     rss_after.append(f"{ty} {(r.get('peak_rss_bytes') or 0) / 2**20:.0f}")
 print()
-print(f"wall time: pipeline {t_pipe:.1f} s, mpt-gguf sweep {t_sweep:.1f} s, ratio {t_sweep / t_pipe:.3f} (target <= 0.8)")
+for run, w in sorted(walls.items()):
+    (p, _), (q, _) = w["pipeline"], w["sweep"]
+    print(f"wall time, run {run}: pipeline {p:.1f} s, mpt-gguf sweep {q:.1f} s, ratio {q / p:.3f}")
+total_p = sum(w["pipeline"][0] for w in walls.values())
+total_s = sum(w["sweep"][0] for w in walls.values())
+print(f"wall time, all {len(walls)} run(s): pipeline {total_p:.1f} s, mpt-gguf sweep {total_s:.1f} s, "
+      f"ratio {total_s / total_p:.3f} (target <= 0.8)")
 print("pipeline stage seconds: " + ", ".join(l.strip() for l in open(f"{work}/pipe/times")))
 b = res.get("base") or {}
 print("sweep base seconds: " + " ".join(f"{k[:-2]} {v:.1f}" for k, v in (b.get("times") or {}).items() if v))
@@ -151,8 +187,8 @@ print("sweep peak RSS after each rung (MiB; flat = not growing): " + ", ".join(r
 sizes = [r.get("size_bytes") or 0 for r in res["rungs"] if r["rung"] != (res.get("base") or {}).get("rung")]
 base_size = (res.get("model") or {}).get("size_bytes") or 0
 limit = 1.25 * (base_size + max(sizes, default=0))
-print(f"sweep peak RSS {int(sweep_peak) / 2**20:.0f} MiB; target <= 1.25 x (base {base_size / 2**20:.0f} MiB "
+print(f"sweep peak RSS {sweep_peak / 2**20:.0f} MiB; target <= 1.25 x (base {base_size / 2**20:.0f} MiB "
       f"+ largest rung {max(sizes, default=0) / 2**20:.0f} MiB) = {limit / 2**20:.0f} MiB: "
-      f"{'met' if int(sweep_peak) <= limit else 'NOT met'}")
-print(f"peak RSS: llama-perplexity --kl-divergence {int(pipe_peak) / 2**20:.0f} MiB, sweep {int(sweep_peak) / 2**20:.0f} MiB")
+      f"{'met' if sweep_peak <= limit else 'NOT met'}")
+print(f"peak RSS: llama-perplexity --kl-divergence {pipe_peak / 2**20:.0f} MiB, sweep {sweep_peak / 2**20:.0f} MiB")
 PY
