@@ -66,6 +66,8 @@ pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
     };
     m.save(&cfg.out_dir)?;
 
+    // Block scores load the base themselves: before the base is held here, so it is not mapped twice.
+    let scores = prepare::block_scores(cfg, &mut m, on)?;
     let base_file = cfg.out_dir.join(KLD_BASE_FILE);
     let base_done = m.results.base.is_some() && base_file.exists();
     // The base model serves the importance matrix and the base pass; the evaluation text is
@@ -90,7 +92,6 @@ pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
     let imatrix = imatrix?;
     let tokens = tokens?;
     m.results.settings.imatrix = imatrix.as_ref().map(|p| p.display().to_string());
-    let scores = prepare::block_scores(cfg, &mut m, on)?;
 
     let kld_base = match (&base_model, tokens) {
         (Some(model), Some(tokens)) => {
