@@ -27,6 +27,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
+[ "$runs" -ge 1 ] 2>/dev/null || { echo "--runs must be a whole number of at least 1" >&2; exit 2; }
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mpt-gguf/target}
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 cargo build --release -q
@@ -67,8 +68,10 @@ print(max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024))
 PY
 }
 
+# Seconds since the time $1 (from `now`), to a tenth.
+since() { python3 -c "print(f'{$(now) - $1:.1f}')"; }
 # Runs "$@" and appends "LABEL SECONDS" to the pipeline's stage times.
-timed() { local label=$1 s; shift; s=$(now); "$@"; echo "$label $(python3 -c "print(f'{$(now) - $s:.1f}')")" >>"$work/pipe/times"; }
+timed() { local label=$1 s; shift; s=$(now); "$@"; echo "$label $(since "$s")" >>"$work/pipe/times"; }
 
 # The pipeline into $work/pipe; prints its wall seconds and the peak memory of its perplexity runs.
 run_pipeline() {
@@ -89,13 +92,13 @@ run_pipeline() {
     s=$(now)
     peak=$(peak_of "$work/pipe/$ty.ppl.txt" "$ref/llama-perplexity" -m "$work/pipe/$ty.gguf" -c 512 -b 512 -t "$threads" \
       --kl-divergence-base "$work/pipe/base.kld" --kl-divergence)
-    echo "$ty-perplexity $(python3 -c "print(f'{$(now) - $s:.1f}')")" >>"$work/pipe/times"
+    echo "$ty-perplexity $(since "$s")" >>"$work/pipe/times"
     timed "$ty-bench" "$ref/llama-bench" -m "$work/pipe/$ty.gguf" -p "$pp" -n "$tg" -r "$reps" -t "$threads" -o json \
       >"$work/pipe/$ty.bench.json" 2>/dev/null
     rm -f "$work/pipe/$ty.gguf"
     [ "$peak" -gt "$pipe_peak" ] && pipe_peak=$peak
   done
-  echo "$(python3 -c "print(f'{$(now) - $t0:.1f}')") $pipe_peak"
+  echo "$(since "$t0") $pipe_peak"
 }
 
 # One `mpt-gguf sweep` into $work/sweep; prints its wall seconds and peak memory.
@@ -105,7 +108,7 @@ run_sweep() {
   t0=$(now)
   peak=$(peak_of "$work/sweep.log" "$mpt" sweep "$f16" -o "$work/sweep" -f "$text" -c 512 --chunks "$chunks" -t "$threads" \
     --calib "$cal" --imatrix-chunks "$ichunks" --types "$types" -p "$pp" -n "$tg" -r "$reps")
-  echo "$(python3 -c "print(f'{$(now) - $t0:.1f}')") $peak"
+  echo "$(since "$t0") $peak"
 }
 
 echo "pipeline of llama.cpp tools against mpt-gguf sweep ($threads threads, $chunks chunks of 512, types $types, $runs run(s))..." >&2

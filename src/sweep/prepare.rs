@@ -10,7 +10,7 @@ use super::config::SweepConfig;
 use super::events::{Observer, SweepEvent};
 use super::manifest::Manifest;
 use super::plan::PruneLevel;
-use crate::engine::{Model, ModelOptions};
+use crate::engine::Model;
 use crate::prune::{self, BlockScores, DepthSpec, PruneSpec, SparsitySpec};
 use crate::quant::calibrate::{compute_imatrix, ImatrixOptions};
 use crate::quant::imatrix::Imatrix;
@@ -70,13 +70,7 @@ pub fn imatrix(
     let model = match base {
         Some(model) => model,
         None => {
-            loaded = Model::load(
-                &cfg.model,
-                &ModelOptions {
-                    n_gpu_layers: cfg.n_gpu_layers,
-                    ..Default::default()
-                },
-            )?;
+            loaded = Model::load(&cfg.model, &super::rung::model_options(cfg))?;
             &loaded
         }
     };

@@ -93,8 +93,8 @@ pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
     let tokens = tokens?;
     m.results.settings.imatrix = imatrix.as_ref().map(|p| p.display().to_string());
 
-    let kld_base = match (&base_model, tokens) {
-        (Some(model), Some(tokens)) => {
+    let kld_base = match base_model.as_ref().zip(tokens) {
+        Some((model, tokens)) => {
             let mut r = RungResult::new(base_type, base_type);
             describe_type(&mut r, base_type);
             r.bpw = Some(summary.bits_per_weight);
@@ -107,7 +107,7 @@ pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
             m.save(&cfg.out_dir)?;
             base
         }
-        _ => KldBase::open(&base_file)?,
+        None => KldBase::open(&base_file)?,
     };
     drop(base_model);
     drop(text);
