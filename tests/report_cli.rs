@@ -197,6 +197,19 @@ fn fit_prints_the_transition_and_json() {
         text.contains("IQ1_M") && text.contains("fitted PPL"),
         "{text}"
     );
+    // A rung far off the curve is listed, marked as left out, and named in the JSON.
+    let odd = fx::save(tmp.path(), "odd", &fx::smollm2_with_misfits());
+    let text = stdout(mpt().arg("fit").arg(&odd));
+    let tq = text.lines().find(|l| l.trim_start().starts_with("TQ2_0"));
+    assert!(
+        tq.is_some_and(|l| l.ends_with("no, beaten by IQ2_XXS")),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(mpt().arg("fit").arg(&odd).arg("--json"))).unwrap();
+    let points = json[0]["points"].as_array().unwrap();
+    let tq = points.iter().find(|p| p["rung"] == "TQ2_0").unwrap();
+    assert_eq!(tq["beaten_by"], "IQ2_XXS");
     let json: serde_json::Value =
         serde_json::from_str(&stdout(mpt().arg("fit").arg(&smol).arg("--json"))).unwrap();
     let t = &json[0]["outcome"];

@@ -81,6 +81,57 @@ fn table5_ladder_alone_places_the_transition() {
 }
 
 #[test]
+fn rungs_far_worse_than_a_rung_with_fewer_bits_are_left_out_of_the_fit() {
+    let clean = bits_fit(&fx::smollm2());
+    let f = bits_fit(&fx::smollm2_with_misfits());
+    let beaten_by = |rung: &str| {
+        f.points
+            .iter()
+            .find(|p| p.rung == rung)
+            .unwrap_or_else(|| panic!("{rung} is not among the points"))
+            .beaten_by
+            .clone()
+    };
+    // The ternary misfit is beaten by the IQ2 rung just below it, the 30% outlier by some rung
+    // with fewer bits; the 8% one stays (within twice its error), as does every rung of the curve.
+    assert_eq!(beaten_by("TQ2_0").as_deref(), Some("IQ2_XXS"));
+    assert!(beaten_by("Q5_1").is_some());
+    assert_eq!(beaten_by("Q4_0"), None);
+    assert!(clean.points.iter().all(|p| beaten_by(&p.rung).is_none()));
+    assert_eq!(
+        f.points.len(),
+        clean.points.len() + 3,
+        "left-out rungs are still listed"
+    );
+    let note = f
+        .notes
+        .iter()
+        .find(|n| n.starts_with("left out of the fit"))
+        .unwrap_or_else(|| panic!("{:?}", f.notes));
+    assert!(
+        note.contains("TQ2_0 (2.07 bpw, PPL 1800000) by IQ2_XXS (2.06 bpw")
+            && note.contains("Q5_1"),
+        "{note}"
+    );
+    assert!(!note.contains("Q4_0"), "{note}");
+    // The transition is the clean ladder's, not one bent by a PPL of 1.8 million.
+    let (t, c) = (f.transition().unwrap(), clean.transition().unwrap());
+    assert!(
+        (t.critical - c.critical).abs() < 0.05,
+        "b0 {} vs {}",
+        t.critical,
+        c.critical
+    );
+    assert!(
+        (t.critical - fx::B0).abs() < 0.1 && t.rmse_log < 0.03,
+        "{}",
+        f.verdict()
+    );
+    // The safe zone still judges every rung: the left-out Q5_1 is outside it.
+    assert!(!f.safe_rungs.contains(&"Q5_1".to_string()));
+}
+
+#[test]
 fn safe_zone_is_the_rungs_within_tolerance_of_the_base() {
     let r = fx::smollm2();
     let f = bits_fit(&r);

@@ -306,12 +306,35 @@ fn charts_are_valid_png_and_svg_with_the_marks() {
         svg.contains("Perplexity vs bits per weight") && svg.contains("Q4_K_M"),
         "{svg}"
     );
+    assert!(!svg.contains("not fitted"), "every rung is on the curve");
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("![Perplexity vs bits per weight](charts/ppl_vs_bpw.png)"));
     assert!(md.contains("phase transition at b0 = 3."), "{md}");
     assert!(md.contains("IQ1_S failed"), "{md}");
     assert!(md.contains("| **SmolLM2-135M-Instruct** | **Quant Scheme** |"));
     assert!(md.contains("| context | 512 |"));
+}
+
+#[test]
+fn rungs_left_out_of_the_fit_are_drawn_apart_from_the_line() {
+    let r = fx::smollm2_with_misfits();
+    let (_t, dir) = out_dir("smollm2-misfits");
+    report::render_all(std::slice::from_ref(&r), &dir).unwrap();
+    for name in ["ppl_vs_bpw", "ppl_vs_size", "kld_vs_bpw"] {
+        let text = svg_text(&dir.join("charts").join(format!("{name}.svg")));
+        assert!(
+            text.contains("not fitted: beaten by a rung"),
+            "{name}: {text}"
+        );
+    }
+    // Left-out rungs keep their name labels.
+    let ppl = svg_text(&dir.join("charts/ppl_vs_bpw.svg"));
+    assert!(ppl.contains("TQ2_0"), "{ppl}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("left out of the fit") && md.contains("TQ2_0 (2.07 bpw"),
+        "{md}"
+    );
 }
 
 #[test]

@@ -33,12 +33,12 @@ pub fn run(args: FitArgs) -> Result<()> {
             let _ = writeln!(s, "{}\n", f.verdict());
             let _ = writeln!(
                 s,
-                "  {:<24} {:>9} {:>12} {:>12} {:>6}",
+                "  {:<24} {:>9} {:>12} {:>12} {:>6}  in the fit",
                 "rung",
                 f.axis.unit(),
                 "PPL",
                 "fitted PPL",
-                "safe"
+                "safe",
             );
             for p in &f.points {
                 let fitted = f
@@ -50,9 +50,13 @@ pub fn run(args: FitArgs) -> Result<()> {
                     Some(false) => "no",
                     None => "-",
                 };
+                let in_fit = match &p.beaten_by {
+                    None => "yes".to_string(),
+                    Some(by) => format!("no, beaten by {by}"),
+                };
                 let _ = writeln!(
                     s,
-                    "  {:<24} {:>9.4} {:>12} {:>12} {:>6}",
+                    "  {:<24} {:>9.4} {:>12} {:>12} {:>6}  {in_fit}",
                     p.rung,
                     p.x,
                     sig(p.ppl, 5),

@@ -55,10 +55,13 @@ pub fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
         .unwrap_or_else(|| DASH.to_string())
 }
 
-/// A tick label: no needless decimals, thousands without a fraction.
+/// A tick label: no needless decimals, thousands without a fraction, tiny and huge values as
+/// `2e-6`, `5e6`.
 pub fn tick(v: f64) -> String {
     let a = v.abs();
-    if a >= 1000.0 {
+    if (a > 0.0 && a < 1e-3) || a >= 1e5 {
+        format!("{:e}", v as f32)
+    } else if a >= 1000.0 {
         format!("{v:.0}")
     } else if a >= 100.0 {
         trim_float(v, 1)
@@ -96,6 +99,12 @@ mod tests {
         assert_eq!(pm_sig(0.0123, 0.0004, 3), "0.0123 ± 0.0004");
         assert_eq!(tick(16.0), "16");
         assert_eq!(tick(2.5), "2.5");
+        assert_eq!(tick(0.002), "0.002");
+        assert_eq!(tick(0.0005), "5e-4");
+        assert_eq!(tick(2e-6), "2e-6");
+        assert_eq!(tick(1.5e-5), "1.5e-5");
+        assert_eq!(tick(20000.0), "20000");
+        assert_eq!(tick(5e6), "5e6");
         assert_eq!(opt(None, |x| x.to_string()), "-");
     }
 }

@@ -177,6 +177,28 @@ pub fn smollm2() -> SweepResults {
     smollm2_with_noise(0.01)
 }
 
+/// `smollm2()` plus three rungs off its curve: `TQ2_0` (a ternary type on a model not trained for
+/// it: PPL 1.8 million at 2.07 bpw), `Q5_1` (30% worse than its neighbours, beyond the tolerance
+/// and the error), `Q4_0` (8% worse, but within twice its ±6% error).
+pub fn smollm2_with_misfits() -> SweepResults {
+    let mut r = smollm2();
+    for (i, (quant, bpw, factor, rel_err)) in [
+        ("TQ2_0", 2.07_f64, 1.8e6 / true_ppl(2.07), 0.05),
+        ("Q5_1", 5.6, 1.3, 0.012),
+        ("Q4_0", 4.7, 1.08, 0.06),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut x = smol_rung(60 + i, quant, bpw.floor() as u32, bpw, bpw, 0.0);
+        let ppl = true_ppl(bpw) * factor;
+        x.ppl = Some(ppl);
+        x.ppl_err = Some(ppl * rel_err);
+        r.rungs.push(x);
+    }
+    r
+}
+
 /// The published Table 5 rows of one Qwen2.5 model: (quant, PPL, ±, tokens/s, GB, ARC-C, ARC-E, MMLU).
 pub type QwenRow = (&'static str, f64, f64, f64, f64, f64, f64, f64);
 

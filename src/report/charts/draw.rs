@@ -306,6 +306,9 @@ fn draw_markers<DB: DrawingBackend>(
         Marker::Circle => chart
             .draw_series(p.map(|at| Circle::new(at, 5, style)))
             .map(|_| ()),
+        Marker::Ring => chart
+            .draw_series(p.map(|at| Circle::new(at, 5, c.stroke_width(2))))
+            .map(|_| ()),
         Marker::Triangle => chart
             .draw_series(p.map(|at| TriangleMarker::new(at, 6, style)))
             .map(|_| ()),
@@ -446,6 +449,7 @@ fn draw_marker_px<DB: DrawingBackend>(
     let (x, y) = at;
     match m {
         Marker::Circle => area.draw(&Circle::new(at, 5, style)),
+        Marker::Ring => area.draw(&Circle::new(at, 5, c.stroke_width(2))),
         Marker::Triangle => area.draw(&TriangleMarker::new(at, 6, style)),
         Marker::Square => area.draw(&Rectangle::new([(x - 4, y - 4), (x + 4, y + 4)], style)),
         Marker::Diamond => area.draw(&Polygon::new(

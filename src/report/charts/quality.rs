@@ -39,7 +39,9 @@ fn series_style(ctx: &Ctx, m: usize) -> (super::spec::Rgb, Marker) {
     )
 }
 
-/// One series per model of `y(rung)` against `x(rung)`, and every value for the axes.
+/// One series per model of `y(rung)` against `x(rung)`, and every value for the axes. The rungs
+/// the model's bits fit left out (beaten by a rung with fewer bits) are a second series of rings
+/// without a line, so the line follows the rungs the fit saw.
 fn collect(
     ctx: &Ctx,
     what: &str,
@@ -51,40 +53,58 @@ fn collect(
     for m in 0..ctx.results.len() {
         let rows = ladder(ctx, m);
         let label_points = ctx.single() && rows.len() <= MAX_LABELLED;
-        let points: Vec<Pt> = rows
-            .iter()
-            .filter_map(|r| {
-                let (xv, (yv, err)) = (x(r)?, y(r)?);
-                Some(Pt {
-                    x: xv,
-                    y: yv,
-                    err,
-                    label: label_points.then(|| r.rung.clone()),
-                })
-            })
-            .collect();
-        if points.is_empty() {
-            continue;
-        }
-        for p in &points {
-            xs.push(p.x);
-            ys.push(p.y);
-            if let Some((lo, hi)) = p.err {
+        let left_out: Vec<&str> = ctx.bits_fit(m).map_or_else(Vec::new, |f| {
+            f.points
+                .iter()
+                .filter(|p| !p.fitted())
+                .map(|p| p.rung.as_str())
+                .collect()
+        });
+        let (mut kept, mut out) = (Vec::new(), Vec::new());
+        for r in &rows {
+            let Some((xv, (yv, err))) = x(r).zip(y(r)) else {
+                continue;
+            };
+            xs.push(xv);
+            ys.push(yv);
+            if let Some((lo, hi)) = err {
                 ys.extend([lo, hi]);
+            }
+            let pt = Pt {
+                x: xv,
+                y: yv,
+                err,
+                label: label_points.then(|| r.rung.clone()),
+            };
+            if left_out.contains(&r.rung.as_str()) {
+                out.push(pt);
+            } else {
+                kept.push(pt);
             }
         }
         let (c, marker) = series_style(ctx, m);
-        series.push(Series {
-            label: if ctx.single() {
-                format!("{} ({what})", ctx.names[m])
-            } else {
-                ctx.names[m].clone()
-            },
-            color: c,
-            marker,
-            line: Line::Solid,
-            points,
-        });
+        if !kept.is_empty() {
+            series.push(Series {
+                label: if ctx.single() {
+                    format!("{} ({what})", ctx.names[m])
+                } else {
+                    ctx.names[m].clone()
+                },
+                color: c,
+                marker,
+                line: Line::Solid,
+                points: kept,
+            });
+        }
+        if !out.is_empty() {
+            series.push(Series {
+                label: ctx.label(m, "not fitted: beaten by a rung with fewer bits"),
+                color: c,
+                marker: Marker::Ring,
+                line: Line::None,
+                points: out,
+            });
+        }
     }
     (series, xs, ys)
 }
@@ -99,12 +119,9 @@ fn fit_curves(ctx: &Ctx, to_x: &dyn Fn(usize, f64) -> Option<f64>) -> Vec<Series
     let mut out = Vec::new();
     for m in 0..ctx.results.len() {
         let Some(fit) = ctx.bits_fit(m) else { continue };
-        let lo = fit.points.iter().map(|p| p.x).fold(f64::INFINITY, f64::min);
-        let hi = fit
-            .points
-            .iter()
-            .map(|p| p.x)
-            .fold(f64::NEG_INFINITY, f64::max);
+        let fitted = || fit.points.iter().filter(|p| p.fitted()).map(|p| p.x);
+        let lo = fitted().fold(f64::INFINITY, f64::min);
+        let hi = fitted().fold(f64::NEG_INFINITY, f64::max);
         if !(lo.is_finite() && hi > lo) || fit.predict_ppl(lo).is_none() {
             continue;
         }

@@ -46,6 +46,8 @@ pub struct Axis {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Marker {
     Circle,
+    /// A hollow circle: a point drawn but left out of what the chart fits.
+    Ring,
     Triangle,
     Square,
     Diamond,
@@ -216,7 +218,10 @@ impl Axis {
         let (llo, lhi) = (lo.log10(), hi.log10());
         let pad = (0.06 * (lhi - llo)).max(0.02);
         let (min, max) = (10f64.powf(llo - pad), 10f64.powf(lhi + pad));
-        let ticks = if lhi - llo >= 0.9 {
+        let ticks = if lhi - llo > 3.5 {
+            // Many decades: one tick each, or the labels crowd.
+            decade_ticks(min, max, &[1.0])
+        } else if lhi - llo >= 0.9 {
             let mut t = decade_ticks(min, max, &[1.0, 2.0, 5.0]);
             if t.len() < 5 {
                 t = decade_ticks(min, max, &[1.0, 1.5, 2.0, 3.0, 5.0, 7.0]);
