@@ -58,12 +58,13 @@ unsafe extern "C" fn on_log(level: sys::ggml_log_level, text: *const c_char, _us
     }
 }
 
-/// The last error line llama.cpp logged since the previous call, to explain a failed call.
+/// The last error line llama.cpp logged since the previous call, to explain a failed call, on one
+/// line with single spaces (llama.cpp pads names into columns).
 pub fn take_last_error() -> Option<String> {
     let mut state = STATE.lock().ok()?;
     let last = state.recent_errors.pop();
     state.recent_errors.clear();
-    last
+    last.map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// Runs `f` with every llama.cpp log line also handed to `listener`.
