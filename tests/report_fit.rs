@@ -198,6 +198,27 @@ fn sparsity_transitions_are_recovered_per_method() {
         assert_eq!(f.points[0].x, 0.0);
         assert!(f.points.windows(2).all(|w| w[0].x < w[1].x));
     }
+    // A cell far above its neighbours (a pruning that went wrong) is left out; p0 stays.
+    let mut odd = fx::grid();
+    let cell = odd
+        .rungs
+        .iter_mut()
+        .find(|x| x.rung == "F16+wanda0.2")
+        .unwrap();
+    cell.ppl = cell.ppl.map(|p| p * 1.5);
+    let fits = fit_all(std::slice::from_ref(&odd), &ReportOptions::default());
+    let f = fits
+        .iter()
+        .find(|f| f.subject == "wanda pruning at F16")
+        .unwrap();
+    let cell = f.points.iter().find(|p| p.rung == "F16+wanda0.2").unwrap();
+    assert!(cell.beaten_by.is_some(), "{:?}", f.notes);
+    assert!(f
+        .notes
+        .iter()
+        .any(|n| n.contains("than a rung with more sparsity")));
+    assert!((f.transition().unwrap().critical - fx::P0_WANDA).abs() < 0.01);
+
     // Only four quantization types: too few for the bits fit, and it says so.
     let bits = fits.iter().find(|f| f.axis == Axis::Bits).unwrap();
     assert!(

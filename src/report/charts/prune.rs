@@ -7,7 +7,8 @@ use super::super::data;
 use super::super::fit::{Axis as FitAxis, PhaseFit};
 use super::super::format;
 use super::spec::{
-    color, Axis, Body, Figure, Heatmap, Line, Mark, Panel, Pt, Series, Swatch, GREY, MARKERS,
+    color, Axis, Body, Figure, Heatmap, Line, Mark, Marker, Panel, Pt, Series, Swatch, GREY,
+    MARKERS,
 };
 use super::{fit_marks, slug, Ctx};
 
@@ -73,22 +74,31 @@ fn ppl_vs_sparsity(ctx: &Ctx) -> Option<Figure> {
             let quant = split_subject(&fit.subject).1;
             let k = groups.iter().position(|g| *g == (m, quant)).unwrap_or(0);
             let rows = data::all_rows(&ctx.results[m]);
-            let points: Vec<Pt> = fit
-                .points
-                .iter()
-                .filter_map(|p| {
-                    let (y, err) = ppl_err(rows.iter().find(|r| r.rung == p.rung)?)?;
-                    all_x.push(p.x);
-                    ys.extend([y, err.map_or(y, |e| e.0), err.map_or(y, |e| e.1)]);
-                    Some(Pt {
-                        x: p.x,
-                        y,
-                        err,
-                        label: None,
-                    })
-                })
-                .collect();
-            if points.is_empty() {
+            // Cells the fit left out are rings off the line.
+            let (mut points, mut left_out) = (Vec::new(), Vec::new());
+            for p in &fit.points {
+                let Some((y, err)) = rows
+                    .iter()
+                    .find(|r| r.rung == p.rung)
+                    .and_then(|r| ppl_err(r))
+                else {
+                    continue;
+                };
+                all_x.push(p.x);
+                ys.extend([y, err.map_or(y, |e| e.0), err.map_or(y, |e| e.1)]);
+                let pt = Pt {
+                    x: p.x,
+                    y,
+                    err,
+                    label: None,
+                };
+                if p.fitted() {
+                    points.push(pt);
+                } else {
+                    left_out.push(pt);
+                }
+            }
+            if points.is_empty() && left_out.is_empty() {
                 continue;
             }
             let c = color(k);
@@ -108,6 +118,15 @@ fn ppl_vs_sparsity(ctx: &Ctx) -> Option<Figure> {
                 line: Line::Solid,
                 points,
             });
+            if !left_out.is_empty() {
+                series.push(Series {
+                    label: "not fitted: beaten by a cell with more sparsity".into(),
+                    color: c,
+                    marker: Marker::Ring,
+                    line: Line::None,
+                    points: left_out,
+                });
+            }
             let (mut fb, mut fl) = (Vec::new(), Vec::new());
             fit_marks(ctx, m, fit, &|_, x| Some(x), &mut fb, &mut fl);
             for mark in fb.into_iter().chain(fl) {
