@@ -8,9 +8,10 @@
 //!
 //! The curve is the best quality the model reaches at each capacity: a rung worse than a rung
 //! with less capacity (fewer bits, more sparsity) by more than the tolerance and by more than twice
-//! their combined standard error is left out of the fit and named in the notes. Such rungs are formats that do not suit the model (ternary types on a
-//! model not trained for them, a type whose fallbacks cost more than they give); fitted, a single
-//! one at 4.9 bpw with PPL 10⁶ among rungs of PPL 30 would decide where the curve bends.
+//! their combined standard error is left out of the fit and named in the notes. Such rungs are
+//! formats that do not suit the model (ternary types on a model not trained for them, a type whose
+//! fallbacks cost more than they give); fitted, a single one at 4.9 bpw with PPL 10⁶ among rungs
+//! of PPL 30 would decide where the curve bends.
 
 use serde::Serialize;
 
@@ -316,13 +317,14 @@ fn mark_beaten(axis: Axis, points: &mut [FitPoint], tolerance: f64, notes: &mut 
     }
     if !named.is_empty() {
         notes.push(format!(
-            "left out of the fit, each worse by more than {:.0}% and twice the standard error than a rung with {}: {}",
-            100.0 * tolerance,
+            "left out of the fit, each worse than a rung with {} by more than {:.0}% and by more \
+             than twice their standard error: {}",
             if axis == Axis::Bits {
                 "fewer bits"
             } else {
                 "more sparsity"
             },
+            100.0 * tolerance,
             named.join("; ")
         ));
     }
