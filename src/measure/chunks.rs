@@ -161,7 +161,10 @@ impl<'m> ChunkRunner<'m> {
                 p.first.max(j * p.n_batch),
                 scored_end.min(j * p.n_batch + batch_size),
             );
-            for seq in (0..n_seq_batch).filter(|_| lo < hi) {
+            if lo >= hi {
+                continue;
+            }
+            for seq in 0..n_seq_batch {
                 let rows = (lo..hi)
                     .map(|pos| self.ctx.logits(seq * batch_size + pos - j * p.n_batch))
                     .collect::<Result<Vec<_>>>()?;

@@ -7,8 +7,7 @@ use super::super::data;
 use super::super::fit::{Axis as FitAxis, PhaseFit};
 use super::super::format;
 use super::spec::{
-    color, Axis, Body, Figure, Heatmap, Line, Mark, Marker, Panel, Pt, Series, Swatch, GREY,
-    MARKERS,
+    color, Axis, Body, Figure, Heatmap, Line, Mark, Panel, Pt, Series, Swatch, GREY, MARKERS,
 };
 use super::{fit_marks, slug, Ctx};
 
@@ -119,13 +118,11 @@ fn ppl_vs_sparsity(ctx: &Ctx) -> Option<Figure> {
                 points,
             });
             if !left_out.is_empty() {
-                series.push(Series {
-                    label: "not fitted: beaten by a cell with more sparsity".into(),
-                    color: c,
-                    marker: Marker::Ring,
-                    line: Line::None,
-                    points: left_out,
-                });
+                series.push(Series::left_out(
+                    "not fitted: beaten by a cell with more sparsity".into(),
+                    c,
+                    left_out,
+                ));
             }
             let (mut fb, mut fl) = (Vec::new(), Vec::new());
             fit_marks(ctx, m, fit, &|_, x| Some(x), &mut fb, &mut fl);

@@ -97,13 +97,11 @@ fn collect(
             });
         }
         if !out.is_empty() {
-            series.push(Series {
-                label: ctx.label(m, "not fitted: beaten by a rung with fewer bits"),
-                color: c,
-                marker: Marker::Ring,
-                line: Line::None,
-                points: out,
-            });
+            series.push(Series::left_out(
+                ctx.label(m, "not fitted: beaten by a rung with fewer bits"),
+                c,
+                out,
+            ));
         }
     }
     (series, xs, ys)

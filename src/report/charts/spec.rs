@@ -87,6 +87,19 @@ pub struct Series {
     pub points: Vec<Pt>,
 }
 
+impl Series {
+    /// Points a fit left out: rings without a line, in the colour of the series they belong to.
+    pub fn left_out(label: String, color: Rgb, points: Vec<Pt>) -> Series {
+        Series {
+            label,
+            color,
+            marker: Marker::Ring,
+            line: Line::None,
+            points,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Mark {
     VLine {
