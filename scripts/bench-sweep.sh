@@ -47,8 +47,9 @@ print(int(any(t["name"] in want and (t["needs_imatrix"] or t["name"].startswith(
 
 now() { date +%s.%N; }
 # Runs a command with its output into file $1 and prints its peak resident memory in bytes, sampled
-# from /proc every 20 ms (the sweep resets the kernel's high-water mark for each rung's bench window,
-# so the kernel's own peak would only cover the last one).
+# from /proc every 100 ms (the sweep resets the kernel's high-water mark for each rung's bench window,
+# so the kernel's own peak would only cover the last one). Every 20 ms the sampler took 1.5% of a core,
+# charged mostly to the sweep, which it watches from start to end; the peaks last seconds.
 peak_of() { python3 - "$@" <<'PY'
 import resource, subprocess, sys, time
 peak = 0
@@ -61,7 +62,7 @@ with open(sys.argv[1], "w") as out:
                     peak = max(peak, int(line.split()[1]) * 1024)
         except OSError:
             pass
-        time.sleep(0.02)
+        time.sleep(0.1)
     if p.returncode:
         sys.exit(p.returncode)
 print(max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024))

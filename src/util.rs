@@ -81,11 +81,19 @@ impl AtomicFile {
         self.tmp.as_mut().expect("not committed").as_file_mut()
     }
 
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.commit_with(true)
+    }
+
+    /// Moves the file into place; `durable` first waits until its data is on the disk, which a
+    /// file that a crash would make worthless anyway (a sweep's rung, deleted once measured) skips.
+    pub fn commit_with(mut self, durable: bool) -> Result<()> {
         let tmp = self.tmp.take().expect("not committed");
-        tmp.as_file()
-            .sync_all()
-            .with_context(|| format!("{}: cannot flush to disk", self.path.display()))?;
+        if durable {
+            tmp.as_file()
+                .sync_all()
+                .with_context(|| format!("{}: cannot flush to disk", self.path.display()))?;
+        }
         tmp.persist(&self.path)
             .map_err(|e| e.error)
             .with_context(|| {

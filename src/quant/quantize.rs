@@ -25,6 +25,9 @@ pub struct QuantizeOptions {
     pub prune_layers: Vec<i32>,
     pub dry_run: bool,
     pub n_threads: u32,
+    /// Wait until the output is on the disk before it appears (the default); a sweep's rung file,
+    /// deleted once measured, does not.
+    pub durable: bool,
 }
 
 impl QuantizeOptions {
@@ -41,6 +44,7 @@ impl QuantizeOptions {
             prune_layers: Vec::new(),
             dry_run: false,
             n_threads: crate::util::default_threads() as u32,
+            durable: true,
         }
     }
 }
@@ -208,7 +212,7 @@ pub fn quantize_file(
         seconds: t0.elapsed().as_secs_f64(),
     };
     drop(written);
-    out.commit()?;
+    out.commit_with(opts.durable)?;
     Ok(report)
 }
 

@@ -316,6 +316,7 @@ fn measure_rung(
         let mut q = QuantizeOptions::new(r.qtype);
         q.n_threads = cfg.n_threads;
         q.allow_requantize = cfg.allow_requantize;
+        q.durable = cfg.keep_models;
         // Wanda may have used the matrix to prune; the quantizer gets it by the policy only.
         let with_imatrix = r.quantized_with_imatrix(cfg.imatrix_for);
         q.imatrix = imatrix.filter(|_| with_imatrix).map(Path::to_path_buf);
