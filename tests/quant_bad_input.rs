@@ -69,7 +69,38 @@ fn unknown_type_suggests_close_names() {
     let out = dir.path().join("out.gguf");
     let o = mpt(&["quantize", s(&common::model_q4_1()), s(&out), "Q4_K_X"]);
     refused(&o, &["Q4_K_X", "Q4_K_M"]);
+    // Without an output file (llama-quantize's `IN TYPE`) the misspelt type is still named.
+    let o = mpt(&["quantize", s(&common::model_q4_1()), "Q4_K_X"]);
+    refused(&o, &["Q4_K_X", "Q4_K_M"]);
     assert!(!out.exists());
+}
+
+#[test]
+fn misplaced_positional_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let q41 = common::model_q4_1();
+    let out = dir.path().join("out.gguf");
+    refused(
+        &mpt(&["quantize", s(&q41), s(&out)]),
+        &["missing TYPE", "out.gguf"],
+    );
+    refused(
+        &mpt(&["quantize", s(&q41), s(&out), "Q8_0", "two"]),
+        &["invalid NTHREADS 'two'"],
+    );
+    refused(
+        &mpt(&["quantize", s(&q41), s(&out), "Q8_0", "0"]),
+        &["invalid NTHREADS '0'"],
+    );
+    refused(
+        &mpt(&["quantize", "-t", "3", s(&q41), s(&out), "Q8_0", "2"]),
+        &["threads given twice", "NTHREADS 2", "-t 3"],
+    );
+    assert_eq!(
+        only_files(dir.path()),
+        Vec::<String>::new(),
+        "nothing written"
+    );
 }
 
 #[test]

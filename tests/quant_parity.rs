@@ -109,14 +109,24 @@ fn quantize_is_byte_identical_to_llama_quantize() {
     let dir = tempfile::tempdir().unwrap();
     // The IQ types go through llama.cpp's qsort calls, which bind to our own (src/engine/qsort.rs):
     // the grid searches (IQ2_XS, IQ1_M) and IQ1's sorting of blocks with tied values.
-    for (ty, with_imatrix) in [("Q4_K_M", false), ("IQ2_XS", true), ("IQ1_M", true)] {
+    // Our side spells the type and threads each way llama-quantize takes them: a name with -t, a
+    // name with NTHREADS after it, the ftype number (31 is IQ1_M).
+    for (ty, with_imatrix, ours_ty, ours_threads) in [
+        ("Q4_K_M", false, "Q4_K_M", None),
+        ("IQ2_XS", true, "iq2_xs", Some("2")),
+        ("IQ1_M", true, "31", None),
+    ] {
         let ours = dir.path().join(format!("ours-{ty}.gguf"));
         let theirs = dir.path().join(format!("theirs-{ty}.gguf"));
-        let mut args = vec!["quantize", "-t", "2"];
+        let mut args = vec!["quantize"];
+        if ours_threads.is_none() {
+            args.extend(["-t", "2"]);
+        }
         if with_imatrix {
             args.extend(["--imatrix", s(&imatrix)]);
         }
-        args.extend([s(&f16), s(&ours), ty]);
+        args.extend([s(&f16), s(&ours), ours_ty]);
+        args.extend(ours_threads);
         ok(&mpt(&args), "mpt-gguf quantize");
         let mut cmd = Command::new(common::require_reference("llama-quantize"));
         if with_imatrix {
@@ -128,6 +138,57 @@ fn quantize_is_byte_identical_to_llama_quantize() {
         );
         assert_eq!(sha(&ours), sha(&theirs), "{ty}: outputs differ");
     }
+}
+
+/// llama-imatrix's spelling of the conversion to the legacy format: the file reads back as the
+/// same importance per column.
+#[test]
+fn imatrix_converts_with_llama_imatrixs_output_format_flag() {
+    let (ours, _) = imatrices();
+    let dir = tempfile::tempdir().unwrap();
+    let dat = dir.path().join("legacy.dat");
+    let args = ["imatrix", "--in-file", s(&ours), "-o", s(&dat)];
+    ok(
+        &mpt(&[&args[..], &["--output-format", "dat"]].concat()),
+        "convert",
+    );
+    let (a, b) = (
+        imatrix_file::load(&ours).unwrap(),
+        imatrix_file::load(&dat).unwrap(),
+    );
+    assert!(b.is_legacy && !a.is_legacy);
+    let (a, b) = (a.for_quantize(), b.for_quantize());
+    assert_eq!(a.len(), b.len());
+    for ((name_a, va), (name_b, vb)) in a.iter().zip(&b) {
+        assert_eq!(name_a, name_b);
+        for (x, y) in va.iter().zip(vb) {
+            assert!(
+                (x - y).abs() <= 1e-6 * x.abs().max(1e-30),
+                "{name_a}: {x} vs {y}"
+            );
+        }
+    }
+}
+
+/// Without an output file both tools write `ggml-model-TYPE.gguf` beside the input, the same bytes.
+#[test]
+fn default_output_name_is_llama_quantizes() {
+    let f16 = common::model_f16();
+    let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for d in [&ours, &theirs] {
+        std::os::unix::fs::symlink(&f16, d.path().join("base.gguf")).unwrap();
+    }
+    ok(
+        &mpt(&["quantize", s(&ours.path().join("base.gguf")), "q8_0", "2"]),
+        "mpt-gguf quantize",
+    );
+    let o = Command::new(common::require_reference("llama-quantize"))
+        .args([s(&theirs.path().join("base.gguf")), "Q8_0", "2"])
+        .output()
+        .unwrap();
+    ok(&o, "llama-quantize");
+    let name = "ggml-model-Q8_0.gguf";
+    assert_eq!(sha(&ours.path().join(name)), sha(&theirs.path().join(name)));
 }
 
 /// The sweep's importance matrix: one chunk per decode (`-b 512`) without the calibration
@@ -150,7 +211,12 @@ fn sweep_imatrix_without_output_head_equals_llama_imatrix_bit_for_bit() {
     let b = imatrix_file::load(&theirs).unwrap();
     for ubatch in ["512", "256"] {
         let ours = dir.path().join(format!("ours-{ubatch}.gguf"));
-        let mut args = vec!["imatrix", s(&f16), "-f", s(&cal), "-o", s(&ours)];
+        // The model as llama-imatrix names it (-m), then as a positional argument.
+        let mut args = match ubatch {
+            "512" => vec!["imatrix", "-m", s(&f16)],
+            _ => vec!["imatrix", s(&f16)],
+        };
+        args.extend(["-f", s(&cal), "-o", s(&ours)]);
         args.extend(["-ub", ubatch, "--no-ppl"]);
         args.extend(common_args);
         ok(&mpt(&args), "mpt-gguf imatrix");

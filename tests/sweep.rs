@@ -201,9 +201,10 @@ fn a_small_ladder_end_to_end_then_resume_and_refusals() {
     std::fs::write(busy.join("thesis.tex"), "x").unwrap();
     let o = sweep_cmd(&f16, &busy, "Q8_0", &[]).output().unwrap();
     refused(&o, &["busy", "not empty"]);
-    // No evaluation text and no cached demo text: says how to get one.
+    // No evaluation text and no cached demo text: says how to get one (the model given as
+    // llama.cpp's tools take it, -m).
     let o = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
-        .args(["sweep", s(&f16), "-o", s(&dir.path().join("no-text"))])
+        .args(["sweep", "-m", s(&f16), "-o", s(&dir.path().join("no-text"))])
         .env("MPT_DEMO_DIR", dir.path().join("no-demo"))
         .output()
         .unwrap();

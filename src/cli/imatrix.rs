@@ -15,8 +15,16 @@ use mpt_gguf::quant::stats;
 )]
 pub struct ImatrixArgs {
     /// Model to run (F16 or F32 preferably).
-    #[arg(required_unless_present = "in_file")]
+    #[arg(required_unless_present_any = ["in_file", "model_flag"])]
     pub model: Option<PathBuf>,
+    /// The model, spelled as llama-imatrix does (instead of MODEL).
+    #[arg(
+        short = 'm',
+        long = "model",
+        value_name = "MODEL",
+        conflicts_with = "model"
+    )]
+    pub model_flag: Option<PathBuf>,
     /// Calibration text.
     #[arg(short = 'f', long = "file", required_unless_present = "in_file")]
     pub text: Option<PathBuf>,
@@ -24,7 +32,7 @@ pub struct ImatrixArgs {
     #[arg(short = 'o', long = "output", default_value = "imatrix.gguf")]
     pub output: PathBuf,
     /// gguf (what current llama-quantize reads) or dat (the legacy format).
-    #[arg(long = "format", value_enum, default_value_t = ImatrixFormat::Gguf)]
+    #[arg(long = "format", alias = "output-format", value_enum, default_value_t = ImatrixFormat::Gguf)]
     pub format: ImatrixFormat,
     #[arg(short = 'c', long = "ctx-size", default_value_t = 512)]
     pub ctx: u32,
@@ -54,7 +62,8 @@ pub struct ImatrixArgs {
     pub n_gpu_layers: u32,
 }
 
-pub fn run(a: ImatrixArgs) -> Result<()> {
+pub fn run(mut a: ImatrixArgs) -> Result<()> {
+    a.model = a.model.take().or(a.model_flag.take());
     if let Some(inf) = &a.in_file {
         let im = imatrix_file::load(inf)?;
         if a.show_statistics {

@@ -11,11 +11,13 @@ use mpt_gguf::quant::types;
 /// Quantize a GGUF model with llama.cpp's quantizer, in-process (llama-quantize's options).
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  mpt-gguf quantize model-f16.gguf model-q4km.gguf Q4_K_M\n  mpt-gguf quantize --imatrix imatrix.gguf model-f16.gguf model-iq2m.gguf IQ2_M\n  mpt-gguf quantize --dry-run model-f16.gguf Q3_K_M"
+    override_usage = "mpt-gguf quantize [OPTIONS] IN.gguf [OUT.gguf] TYPE [NTHREADS]",
+    after_help = "As llama-quantize: TYPE is a name or an ftype number; without OUT the output is \
+ggml-model-TYPE.gguf beside IN; NTHREADS is the same as -t.\n\nExamples:\n  mpt-gguf quantize model-f16.gguf model-q4km.gguf Q4_K_M\n  mpt-gguf quantize --imatrix imatrix.gguf model-f16.gguf model-iq2m.gguf IQ2_M 8\n  mpt-gguf quantize --dry-run model-f16.gguf Q3_K_M"
 )]
 pub struct QuantizeArgs {
-    /// IN.gguf OUT.gguf TYPE (with --dry-run: IN.gguf TYPE).
-    #[arg(num_args = 2..=3, value_names = ["IN", "OUT", "TYPE"])]
+    /// IN.gguf [OUT.gguf] TYPE [NTHREADS].
+    #[arg(num_args = 1..=4, hide = true)]
     pub args: Vec<String>,
     /// Importance matrix (GGUF or legacy .dat), from `mpt-gguf imatrix` or llama-imatrix.
     #[arg(long)]
@@ -44,17 +46,75 @@ pub struct QuantizeArgs {
     /// Print the predicted size per type without writing a file.
     #[arg(long)]
     pub dry_run: bool,
-    #[arg(short = 't', long, default_value_t = mpt_gguf::util::default_threads() as u32)]
-    pub threads: u32,
+    /// Threads [default: all cores].
+    #[arg(short = 't', long)]
+    pub threads: Option<u32>,
+}
+
+/// llama-quantize's positional arguments, read the way it reads them.
+#[derive(Debug)]
+struct Positionals {
+    input: PathBuf,
+    /// `None`: `ggml-model-TYPE.gguf` beside the input.
+    output: Option<PathBuf>,
+    qtype: &'static types::QuantType,
+    threads: Option<u32>,
+}
+
+/// `IN [OUT] TYPE [NTHREADS]`: the argument after IN is the type when it names one, else the
+/// output file.
+fn positionals(args: &[String]) -> Result<Positionals> {
+    let Some((input, rest)) = args.split_first() else {
+        bail!("expected IN.gguf [OUT.gguf] TYPE [NTHREADS]");
+    };
+    let (output, type_name, rest) = match rest {
+        [t, rest @ ..] if types::find(t).is_some() => (None, t, rest),
+        [o, t, rest @ ..] => (Some(PathBuf::from(o)), t, rest),
+        [o] => {
+            // No type after IN: a misspelt type (say which are close), or an output without one.
+            if !o.to_ascii_lowercase().ends_with(".gguf") {
+                types::parse(o)?;
+            }
+            bail!("missing TYPE after the output file {o}")
+        }
+        [] => bail!("missing TYPE after {input}"),
+    };
+    let threads = match rest {
+        [] => None,
+        [n] => match n.parse::<u32>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => bail!("invalid NTHREADS '{n}': expected a whole number of at least 1"),
+        },
+        _ => bail!("too many arguments: expected IN.gguf [OUT.gguf] TYPE [NTHREADS]"),
+    };
+    Ok(Positionals {
+        input: PathBuf::from(input),
+        output,
+        qtype: types::parse(type_name)?,
+        threads,
+    })
+}
+
+/// llama-quantize's default output: `ggml-model-TYPE.gguf` in the input's folder.
+fn default_output(input: &std::path::Path, qtype: &types::QuantType) -> PathBuf {
+    input
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new(""))
+        .join(format!("ggml-model-{}.gguf", qtype.name))
 }
 
 pub fn run(a: QuantizeArgs) -> Result<()> {
-    let (input, output, type_name) = match (a.dry_run, a.args.as_slice()) {
-        (true, [i, t]) => (PathBuf::from(i), None, t.clone()),
-        (_, [i, o, t]) => (PathBuf::from(i), Some(PathBuf::from(o)), t.clone()),
-        _ => bail!("expected IN.gguf OUT.gguf TYPE (or --dry-run IN.gguf TYPE)"),
+    let Positionals {
+        input,
+        output,
+        qtype,
+        threads,
+    } = positionals(&a.args)?;
+    let n_threads = match (threads, a.threads) {
+        (Some(p), Some(t)) if p != t => bail!("threads given twice: NTHREADS {p} and -t {t}"),
+        (p, t) => p.or(t).unwrap_or(mpt_gguf::util::default_threads() as u32),
     };
-    let qtype = types::parse(&type_name)?;
+    let output = output.unwrap_or_else(|| default_output(&input, qtype));
     let mut opts = QuantizeOptions::new(qtype);
     opts.imatrix = a.imatrix;
     for tt in &a.tensor_type {
@@ -70,7 +130,7 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
     opts.leave_output_tensor = a.leave_output_tensor;
     opts.prune_layers = a.prune_layers;
     opts.dry_run = a.dry_run;
-    opts.n_threads = a.threads;
+    opts.n_threads = n_threads;
     mpt_gguf::util::install_interrupt_handler();
 
     if a.dry_run {
@@ -113,7 +173,6 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         return Ok(());
     }
 
-    let output = output.expect("output path is present unless --dry-run");
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template(
             "{spinner} quantizing [{bar:30}] {pos}/{len} tensors {elapsed} {msg}",

@@ -2,7 +2,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use mpt_gguf::sweep::{self, BenchSettings, ImatrixFor, SweepConfig, SweepEvent, SweepPlan};
@@ -17,7 +17,16 @@ Without -f/--calib the texts cached by scripts/fetch-demo-text.sh ($MPT_DEMO_DIR
 Re-running the same command resumes: finished rungs are kept, the rest are measured.")]
 pub struct SweepArgs {
     /// The unquantized model (F16, BF16 or F32 GGUF).
-    pub model: PathBuf,
+    #[arg(required_unless_present = "model_flag")]
+    pub model: Option<PathBuf>,
+    /// The model, spelled as llama.cpp's tools do (instead of MODEL).
+    #[arg(
+        short = 'm',
+        long = "model",
+        value_name = "MODEL",
+        conflicts_with = "model"
+    )]
+    pub model_flag: Option<PathBuf>,
     /// Output folder: manifest, results.csv/json, table5.csv, report.md, charts.
     #[arg(short = 'o', long = "output")]
     pub out_dir: Option<PathBuf>,
@@ -139,12 +148,15 @@ pub fn run(a: SweepArgs) -> Result<()> {
         prune.extend(sweep::plan::parse_prune(p)?);
     }
     let plan = SweepPlan::new(a.ladder.as_deref(), &a.types, &prune)?;
+    let Some(model) = a.model.or(a.model_flag) else {
+        bail!("no model: pass MODEL.gguf (or -m MODEL.gguf)");
+    };
     let out_dir = a.out_dir.clone().unwrap_or_else(|| {
-        let stem = a.model.file_stem().unwrap_or_default().to_string_lossy();
+        let stem = model.file_stem().unwrap_or_default().to_string_lossy();
         PathBuf::from(format!("sweep-{stem}"))
     });
     let cfg = SweepConfig {
-        model: a.model,
+        model,
         out_dir,
         plan,
         text,

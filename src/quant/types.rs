@@ -445,11 +445,16 @@ impl QuantType {
     }
 }
 
-/// Looks a type up by name or alias, case-insensitively.
+/// Looks a type up by name or alias, case-insensitively, or by ftype number.
 pub fn find(name: &str) -> Option<&'static QuantType> {
-    QUANT_TYPES.iter().find(|t| {
-        t.name.eq_ignore_ascii_case(name) || t.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
-    })
+    QUANT_TYPES
+        .iter()
+        .find(|t| {
+            t.name.eq_ignore_ascii_case(name)
+                || t.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
+        // llama-quantize also takes the ftype number (15 is Q4_K_M).
+        .or_else(|| name.parse().ok().and_then(by_ftype))
 }
 
 /// Looks a type up, or fails with the closest valid names.
