@@ -93,6 +93,10 @@ fn misplaced_positional_arguments() {
         &["invalid NTHREADS '0'"],
     );
     refused(
+        &mpt(&["quantize", s(&q41), "Q8_0", s(&out)]),
+        &["out.gguf", "the output file goes before TYPE"],
+    );
+    refused(
         &mpt(&["quantize", "-t", "3", s(&q41), s(&out), "Q8_0", "2"]),
         &["threads given twice", "NTHREADS 2", "-t 3"],
     );

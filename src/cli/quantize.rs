@@ -1,5 +1,5 @@
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
@@ -83,6 +83,9 @@ fn positionals(args: &[String]) -> Result<Positionals> {
         [] => None,
         [n] => match n.parse::<u32>() {
             Ok(n) if n > 0 => Some(n),
+            _ if n.to_ascii_lowercase().ends_with(".gguf") => {
+                bail!("invalid NTHREADS '{n}': the output file goes before TYPE")
+            }
             _ => bail!("invalid NTHREADS '{n}': expected a whole number of at least 1"),
         },
         _ => bail!("too many arguments: expected IN.gguf [OUT.gguf] TYPE [NTHREADS]"),
@@ -96,10 +99,10 @@ fn positionals(args: &[String]) -> Result<Positionals> {
 }
 
 /// llama-quantize's default output: `ggml-model-TYPE.gguf` in the input's folder.
-fn default_output(input: &std::path::Path, qtype: &types::QuantType) -> PathBuf {
+fn default_output(input: &Path, qtype: &types::QuantType) -> PathBuf {
     input
         .parent()
-        .unwrap_or_else(|| std::path::Path::new(""))
+        .unwrap_or_else(|| Path::new(""))
         .join(format!("ggml-model-{}.gguf", qtype.name))
 }
 
