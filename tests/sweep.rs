@@ -209,6 +209,12 @@ fn a_small_ladder_end_to_end_then_resume_and_refusals() {
         .output()
         .unwrap();
     refused(&o, &["no evaluation text", "-f TEXT", "fetch-demo-text.sh"]);
+    // No model at all.
+    let o = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
+        .args(["sweep", "-o", s(&dir.path().join("no-model"))])
+        .output()
+        .unwrap();
+    refused(&o, &["no model", "-m MODEL.gguf"]);
 }
 
 #[test]

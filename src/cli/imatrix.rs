@@ -14,17 +14,9 @@ use mpt_gguf::quant::stats;
     after_help = "Examples:\n  mpt-gguf imatrix model-f16.gguf -f calibration.txt -o imatrix.gguf\n  mpt-gguf imatrix --in-file imatrix.gguf --show-statistics"
 )]
 pub struct ImatrixArgs {
-    /// Model to run (F16 or F32 preferably).
-    #[arg(required_unless_present_any = ["in_file", "model_flag"])]
-    pub model: Option<PathBuf>,
-    /// The model, spelled as llama-imatrix does (instead of MODEL).
-    #[arg(
-        short = 'm',
-        long = "model",
-        value_name = "MODEL",
-        conflicts_with = "model"
-    )]
-    pub model_flag: Option<PathBuf>,
+    /// Model to run (F16 or F32 preferably): MODEL or -m MODEL.
+    #[command(flatten)]
+    pub model: super::ModelPath,
     /// Calibration text.
     #[arg(short = 'f', long = "file", required_unless_present = "in_file")]
     pub text: Option<PathBuf>,
@@ -62,14 +54,14 @@ pub struct ImatrixArgs {
     pub n_gpu_layers: u32,
 }
 
-pub fn run(mut a: ImatrixArgs) -> Result<()> {
-    a.model = a.model.take().or(a.model_flag.take());
+pub fn run(a: ImatrixArgs) -> Result<()> {
+    let model = a.model.get();
     if let Some(inf) = &a.in_file {
         let im = imatrix_file::load(inf)?;
         if a.show_statistics {
             print!("{}", stats::compute(&im).render());
         }
-        if a.model.is_none() && !a.show_statistics {
+        if model.is_none() && !a.show_statistics {
             imatrix_file::save(&a.output, &im, a.format)?;
             println!(
                 "{}: {} entries written",
@@ -79,7 +71,7 @@ pub fn run(mut a: ImatrixArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let (Some(model_path), Some(text_path)) = (&a.model, &a.text) else {
+    let (Some(model_path), Some(text_path)) = (&model, &a.text) else {
         bail!("a model and -f TEXT are needed to compute an imatrix");
     };
     let text = std::fs::read(text_path)

@@ -16,17 +16,9 @@ use mpt_gguf::sweep::{self, BenchSettings, ImatrixFor, SweepConfig, SweepEvent, 
 Without -f/--calib the texts cached by scripts/fetch-demo-text.sh ($MPT_DEMO_DIR) are used.
 Re-running the same command resumes: finished rungs are kept, the rest are measured.")]
 pub struct SweepArgs {
-    /// The unquantized model (F16, BF16 or F32 GGUF).
-    #[arg(required_unless_present = "model_flag")]
-    pub model: Option<PathBuf>,
-    /// The model, spelled as llama.cpp's tools do (instead of MODEL).
-    #[arg(
-        short = 'm',
-        long = "model",
-        value_name = "MODEL",
-        conflicts_with = "model"
-    )]
-    pub model_flag: Option<PathBuf>,
+    /// The unquantized model (F16, BF16 or F32 GGUF): MODEL or -m MODEL.
+    #[command(flatten)]
+    pub model: super::ModelPath,
     /// Output folder: manifest, results.csv/json, table5.csv, report.md, charts.
     #[arg(short = 'o', long = "output")]
     pub out_dir: Option<PathBuf>,
@@ -135,6 +127,9 @@ fn demo_text(name: &str, flag: &str) -> Option<PathBuf> {
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
+    let Some(model) = a.model.get() else {
+        bail!("no model: pass MODEL.gguf (or -m MODEL.gguf)");
+    };
     let text = match a.text {
         Some(t) => t,
         None => demo_text("eval.txt", "-f").context(
@@ -148,9 +143,6 @@ pub fn run(a: SweepArgs) -> Result<()> {
         prune.extend(sweep::plan::parse_prune(p)?);
     }
     let plan = SweepPlan::new(a.ladder.as_deref(), &a.types, &prune)?;
-    let Some(model) = a.model.or(a.model_flag) else {
-        bail!("no model: pass MODEL.gguf (or -m MODEL.gguf)");
-    };
     let out_dir = a.out_dir.clone().unwrap_or_else(|| {
         let stem = model.file_stem().unwrap_or_default().to_string_lossy();
         PathBuf::from(format!("sweep-{stem}"))
