@@ -65,7 +65,7 @@ pub unsafe extern "C" fn qsort(base: *mut c_void, n: usize, size: usize, compare
 
 /// Shortest array worth a native sort first: IQ1's sorts of 16 or 32 values (often tied) go
 /// straight to the merge, the grids (256 to 2048 elements) try the native key.
-pub const NATIVE_MIN: usize = 64;
+const NATIVE_MIN: usize = 64;
 
 /// Sorts `elements` as pairs of native-endian `i32`s (first, then second) and returns true when
 /// `cmp` confirms each element sorts strictly before the next; otherwise restores the input

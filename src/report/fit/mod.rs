@@ -131,6 +131,14 @@ impl Axis {
             Axis::Sparsity => "sparsity",
         }
     }
+
+    /// What a rung with less capacity has on this axis.
+    fn less_capacity(self) -> &'static str {
+        match self {
+            Axis::Bits => "fewer bits",
+            Axis::Sparsity => "more sparsity",
+        }
+    }
 }
 
 impl PhaseFit {
@@ -319,11 +327,7 @@ fn mark_beaten(axis: Axis, points: &mut [FitPoint], tolerance: f64, notes: &mut 
         notes.push(format!(
             "left out of the fit, each worse than a rung with {} by more than {:.0}% and by more \
              than twice their standard error: {}",
-            if axis == Axis::Bits {
-                "fewer bits"
-            } else {
-                "more sparsity"
-            },
+            axis.less_capacity(),
             100.0 * tolerance,
             named.join("; ")
         ));
