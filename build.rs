@@ -45,6 +45,19 @@ fn main() {
             }
         }
     }
+    // llama.cpp's IQ4_NL and IQ4_XS quantizers are replaced by src/engine/iq4 (the same bytes,
+    // faster): GNU ld sends ggml's calls to our `__wrap_` functions, which can still call the
+    // originals as `__real_`; `--undefined` makes the linker take our definitions from the library
+    // before it meets ggml's calls. Elsewhere llama.cpp's own functions run.
+    println!("cargo::rustc-check-cfg=cfg(wrap_iq4)");
+    let target = |key: &str| env::var(format!("CARGO_CFG_TARGET_{key}")).unwrap_or_default();
+    if target("OS") == "linux" && target("ENV") == "gnu" && target("ARCH") == "x86_64" {
+        println!("cargo:rustc-cfg=wrap_iq4");
+        for f in ["quantize_iq4_nl", "quantize_iq4_xs"] {
+            println!("cargo:rustc-link-arg=-Wl,--wrap={f}");
+            println!("cargo:rustc-link-arg=-Wl,--undefined=__wrap_{f}");
+        }
+    }
     let mut backends = vec!["cpu"];
     if env::var_os("CARGO_FEATURE_CUDA").is_some() {
         backends.push("cuda");

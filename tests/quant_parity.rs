@@ -108,13 +108,16 @@ fn quantize_is_byte_identical_to_llama_quantize() {
     let (imatrix, _) = imatrices();
     let dir = tempfile::tempdir().unwrap();
     // The IQ types go through llama.cpp's qsort calls, which bind to our own (src/engine/qsort.rs):
-    // the grid searches (IQ2_XS, IQ1_M) and IQ1's sorting of blocks with tied values.
+    // the grid searches (IQ2_XS, IQ1_M) and IQ1's sorting of blocks with tied values. IQ4_XS and
+    // the IQ4_NL that the other IQ types fall back to for SmolLM2's rows of 576 are quantized by
+    // src/engine/iq4 in place of llama.cpp's functions.
     // Our side spells the type and threads each way llama-quantize takes them: a name with -t, a
     // name with NTHREADS after it, the ftype number (31 is IQ1_M).
     for (ty, with_imatrix, ours_ty, ours_threads) in [
         ("Q4_K_M", false, "Q4_K_M", None),
         ("IQ2_XS", true, "iq2_xs", Some("2")),
         ("IQ1_M", true, "31", None),
+        ("IQ4_XS", true, "IQ4_XS", None),
     ] {
         let ours = dir.path().join(format!("ours-{ty}.gguf"));
         let theirs = dir.path().join(format!("theirs-{ty}.gguf"));
