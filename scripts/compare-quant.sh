@@ -54,8 +54,10 @@ read -r t_ref t_mpt < <(pair "$work/ref-imatrix.gguf" "$work/mpt-imatrix.gguf" -
   "$ref/llama-imatrix" -m "$f16" -f "$cal" -o "$work/ref-imatrix.gguf" --chunks "$chunks" -t "$threads" -- \
   "$mpt" imatrix "$f16" -f "$cal" -o "$work/mpt-imatrix.gguf" --chunks "$chunks" -t "$threads")
 row "imatrix ($chunks chunks)" "$t_ref" "$t_mpt"
-for ty in Q8_0 Q4_K_M Q2_K IQ2_XS; do
-  im=(); [ "$ty" = IQ2_XS ] && im=(--imatrix "$work/mpt-imatrix.gguf")
+# IQ2_XS and IQ1_M sort with qsort (src/engine/qsort.rs); IQ4_XS, and the IQ4_NL that the IQ types fall back to
+# for SmolLM2's rows of 576, are quantized by src/engine/iq4.
+for ty in Q8_0 Q4_K_M Q2_K IQ2_XS IQ1_M IQ4_XS; do
+  im=(); case $ty in IQ*) im=(--imatrix "$work/mpt-imatrix.gguf");; esac
   read -r t_ref t_mpt < <(pair "$work/ref-$ty.gguf" "$work/mpt-$ty.gguf" -- \
     "$ref/llama-quantize" "${im[@]}" "$f16" "$work/ref-$ty.gguf" "$ty" "$threads" -- \
     "$mpt" quantize -t "$threads" "${im[@]}" "$f16" "$work/mpt-$ty.gguf" "$ty")
