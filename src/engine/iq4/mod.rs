@@ -30,72 +30,61 @@ use block::{BLOCK, SUPER};
 
 type QuantizeFn = unsafe extern "C" fn(*const f32, *mut c_void, i64, i64, *const f32) -> usize;
 
-extern "C" {
-    fn __real_quantize_iq4_nl(
-        src: *const f32,
-        dst: *mut c_void,
-        nrow: i64,
-        n_per_row: i64,
-        quant_weights: *const f32,
-    ) -> usize;
-    fn __real_quantize_iq4_xs(
-        src: *const f32,
-        dst: *mut c_void,
-        nrow: i64,
-        n_per_row: i64,
-        quant_weights: *const f32,
-    ) -> usize;
+/// Declares llama.cpp's function as `__real_NAME` and defines `__wrap_NAME`, which ggml calls in
+/// its place: [`quantize_rows`] with `quantize_block`.
+macro_rules! wrap {
+    ($wrap:ident, $real:ident, $quantize_block:path, $c_name:literal) => {
+        extern "C" {
+            fn $real(
+                src: *const f32,
+                dst: *mut c_void,
+                nrow: i64,
+                n_per_row: i64,
+                quant_weights: *const f32,
+            ) -> usize;
+        }
+
+        #[doc = concat!("ggml's `", $c_name, "`, quantized here.")]
+        ///
+        /// # Safety
+        /// As the C function's: `src` holds `nrow * n_per_row` floats, `dst` room for `nrow` rows
+        /// of blocks, `quant_weights` is null or holds `n_per_row` floats.
+        #[no_mangle]
+        pub unsafe extern "C" fn $wrap(
+            src: *const f32,
+            dst: *mut c_void,
+            nrow: i64,
+            n_per_row: i64,
+            quant_weights: *const f32,
+        ) -> usize {
+            static MATCHES_C: OnceLock<bool> = OnceLock::new();
+            #[cfg(test)]
+            tests::WRAPPED_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // SAFETY: the caller's promise, passed on.
+            unsafe {
+                quantize_rows(
+                    (src, dst, nrow, n_per_row, quant_weights),
+                    $real,
+                    &MATCHES_C,
+                    $quantize_block,
+                )
+            }
+        }
+    };
 }
 
-/// # Safety
-/// As ggml's `quantize_iq4_nl`: `src` holds `nrow * n_per_row` floats, `dst` room for `nrow` rows
-/// of IQ4_NL blocks, `quant_weights` is null or holds `n_per_row` floats.
-#[no_mangle]
-pub unsafe extern "C" fn __wrap_quantize_iq4_nl(
-    src: *const f32,
-    dst: *mut c_void,
-    nrow: i64,
-    n_per_row: i64,
-    quant_weights: *const f32,
-) -> usize {
-    static MATCHES_C: OnceLock<bool> = OnceLock::new();
-    #[cfg(test)]
-    tests::WRAPPED_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    // SAFETY: the caller's promise, passed on.
-    unsafe {
-        quantize_rows(
-            (src, dst, nrow, n_per_row, quant_weights),
-            __real_quantize_iq4_nl,
-            &MATCHES_C,
-            block::quantize_nl,
-        )
-    }
-}
-
-/// # Safety
-/// As ggml's `quantize_iq4_xs`: `src` holds `nrow * n_per_row` floats, `dst` room for `nrow` rows
-/// of IQ4_XS super-blocks, `quant_weights` is null or holds `n_per_row` floats.
-#[no_mangle]
-pub unsafe extern "C" fn __wrap_quantize_iq4_xs(
-    src: *const f32,
-    dst: *mut c_void,
-    nrow: i64,
-    n_per_row: i64,
-    quant_weights: *const f32,
-) -> usize {
-    static MATCHES_C: OnceLock<bool> = OnceLock::new();
-    #[cfg(test)]
-    tests::WRAPPED_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    // SAFETY: the caller's promise, passed on.
-    unsafe {
-        quantize_rows(
-            (src, dst, nrow, n_per_row, quant_weights),
-            __real_quantize_iq4_xs,
-            &MATCHES_C,
-            block::quantize_xs,
-        )
-    }
-}
+wrap!(
+    __wrap_quantize_iq4_nl,
+    __real_quantize_iq4_nl,
+    block::quantize_nl,
+    "quantize_iq4_nl"
+);
+wrap!(
+    __wrap_quantize_iq4_xs,
+    __real_quantize_iq4_xs,
+    block::quantize_xs,
+    "quantize_iq4_xs"
+);
 
 /// Quantizes rows of `N`-value blocks into `B`-byte blocks with `quantize_block`, or hands them
 /// to llama.cpp's `real` function: all of them if the arguments are unusual or the two disagree
