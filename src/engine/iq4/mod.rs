@@ -182,13 +182,9 @@ fn same_as_c<const N: usize, const B: usize>(
 /// Rows that reach every branch of the quantizers: blocks of zeros, of tiny values, of values
 /// tied in magnitude, with spikes, ordinary ones, and a last row of zeros; positive weights.
 fn test_rows(rows: usize, n: usize) -> (Vec<f32>, Vec<f32>) {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut uniform = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    };
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x2545_f491_4f6c_dd1d);
+    let mut uniform = move || rng.gen_range(-1.0f32..1.0);
     let mut x: Vec<f32> = (0..rows * n)
         .map(|i| match (i / BLOCK) % 8 {
             _ if i >= (rows - 1) * n => 0.0,
