@@ -10,8 +10,8 @@ use super::kld::TokenKld;
 use super::kld_base::{KldBase, RecordShape};
 use super::kld_record::BaseRecord;
 use super::llama_file::{self, LlamaLogitsReader, LlamaLogitsWriter};
-use super::logits::{kld_full, nll_and_prob, LogSumExp};
 use crate::engine::Token;
+use crate::logits::{kld_full, nll_and_prob, LogSumExp};
 
 /// How a run scores its chunks, with what it writes or reads along the way.
 pub(super) enum Scorer<'a> {

@@ -24,8 +24,8 @@ use sha2::{Digest, Sha256};
 
 use super::kld::TokenKld;
 use super::kld_record::{sample_offset, BaseRecord, RecordRef};
-use super::logits::LogSumExp;
 use crate::engine::{Model, Token};
+use crate::logits::LogSumExp;
 
 const MAGIC: &[u8; 8] = b"MPTKLDB1";
 pub const KLD_BASE_VERSION: u32 = 1;

@@ -14,7 +14,7 @@
 //! tail into one bucket instead underestimates the KLD by 20-30% at k = 32.
 
 use super::kld::TokenKld;
-use super::logits::{top_k, LogSumExp};
+use crate::logits::{top_k, LogSumExp};
 
 /// A stored position, owned.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,7 +195,7 @@ impl RecordRef<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::logits::kld_full;
+    use crate::logits::kld_full;
 
     fn row(seed: u32, n: usize) -> Vec<f32> {
         (0..n as u32)

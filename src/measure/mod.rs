@@ -12,7 +12,6 @@ pub mod kld;
 pub mod kld_base;
 pub mod kld_record;
 pub mod llama_file;
-pub mod logits;
 pub mod output;
 pub mod percentiles;
 pub mod perplexity;

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use rayon::prelude::*;
 
 use crate::engine::{Batch, Context, ContextOptions, Model, Token};
-use crate::measure::logits::LogSumExp;
+use crate::logits::LogSumExp;
 
 /// One question: per choice, the context tokens (with BOS) and the continuation tokens.
 #[derive(Debug, Clone)]

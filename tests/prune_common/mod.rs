@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use half::f16;
 use mpt_gguf::engine::{Batch, Context, ContextOptions, Model, ModelOptions};
 use mpt_gguf::gguf::{GgmlType, GgufFile, TensorInfo};
-use mpt_gguf::measure::logits::nll_and_prob;
+use mpt_gguf::logits::nll_and_prob;
 
 use super::common;
 

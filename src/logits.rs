@@ -1,5 +1,7 @@
 //! Log-softmax over one row of logits, computed the way llama-perplexity does (f32 logits,
-//! f64 sum of f32 exponentials) so that numbers agree to the printed digits.
+//! f64 sum of f32 exponentials) so that numbers agree to the printed digits. Plain arithmetic on
+//! rows, used by every stage that reads logits: the imatrix's calibration (`quant`), perplexity and
+//! KL-divergence (`measure`) and the tasks.
 
 /// Max logit, the first token holding it, and log of Σ exp(l − max): enough to get any token's
 /// log-probability and the most likely token.
