@@ -1,9 +1,9 @@
-//! The one module that talks to llama.cpp, and the only place with `unsafe`.
+//! The one module that talks to llama.cpp, and the only place with `unsafe` (beside `gguf`'s file
+//! map, which must not depend on this wrapper).
 //!
 //! Everything above it (quantization, measurement, sweeps) works with the safe types here.
 
 pub mod build_info;
-pub mod mmap;
 
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -5,6 +5,7 @@
 
 mod cursor;
 pub mod error;
+mod mmap;
 pub mod reader;
 pub mod show;
 pub mod strings;

@@ -105,7 +105,7 @@ impl GgufFile {
         let bytes = if meta.len() == 0 {
             Bytes::Owned(Vec::new())
         } else {
-            Bytes::Map(crate::engine::mmap::map_file(&file).map_err(|e| GgufError::io(path, e))?)
+            Bytes::Map(super::mmap::map_file(&file).map_err(|e| GgufError::io(path, e))?)
         };
         Self::build(path.to_path_buf(), bytes)
     }

@@ -1,5 +1,6 @@
-//! Read-only memory maps, kept here because mapping a file is `unsafe` and this module is the only
-//! place allowed to say so.
+//! Read-only memory maps of GGUF files. Mapping a file is `unsafe`; it is kept in this one small
+//! module (the only `unsafe` outside `engine`) so that the native format code needs nothing of the
+//! llama.cpp wrapper: `engine` may use `gguf`, never the reverse.
 
 use std::fs::File;
 use std::io;
