@@ -22,11 +22,12 @@
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod block;
+mod format;
 
 use std::ffi::c_void;
 use std::sync::OnceLock;
 
-use block::{BLOCK, SUPER};
+use format::{BLOCK, SUPER};
 
 type QuantizeFn = unsafe extern "C" fn(*const f32, *mut c_void, i64, i64, *const f32) -> usize;
 
@@ -206,7 +207,7 @@ fn test_rows(rows: usize, n: usize) -> (Vec<f32>, Vec<f32>) {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::block::{NL_BYTES, XS_BYTES};
+    use super::format::{NL_BYTES, XS_BYTES};
     use super::*;
 
     /// Calls of the `__wrap_` functions, from any test.
