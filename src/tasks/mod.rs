@@ -32,7 +32,7 @@ pub mod template;
 pub use accuracy::{argmax, Accuracy, ItemResult, Mode, SubjectScore, TaskReport};
 pub use eval::{evaluate, EvalOptions};
 pub use formats::Format;
-pub use item::{Item, ItemBody, RowRef};
+pub use item::{Item, ItemBody, RowError, RowRef};
 pub use kind::{default_data_dir, TaskKind};
 pub use load::{parse_spec, LoadOptions, TaskSet};
 pub use subjects::{subject_words, MMLU_SUBJECTS};
