@@ -7,12 +7,13 @@ use std::path::Path;
 use crate::results::SweepResults;
 
 use super::charts::Rendered;
-use super::data::{self, task_label};
+use super::data;
 use super::fit::{Axis, FitOutcome, PhaseFit};
 use super::format::{opt, pm, sig, trim_float};
 use super::options::ReportOptions;
 use super::scores::{score, weighted};
 use super::table5::Table5;
+use super::task_names::task_label;
 
 /// The critical point and its interval with enough decimals to tell the bounds apart.
 pub fn critical_with_ci(t: &super::fit::Transition) -> (String, String, String) {

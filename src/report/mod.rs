@@ -16,6 +16,7 @@ pub mod markdown;
 mod options;
 pub mod scores;
 pub mod table5;
+pub mod task_names;
 pub mod tidy;
 
 pub use fit::{fit_all, Axis, FitOutcome, PhaseFit};

@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use crate::results::RungResult;
 
-use super::data::{self, task_key, task_label};
+use super::data;
 use super::options::ReportOptions;
+use super::task_names::{task_key, task_label};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Scores {
