@@ -19,7 +19,7 @@ pub mod table5;
 pub mod task_names;
 pub mod tidy;
 
-pub use fit::{fit_all, Axis, FitOutcome, PhaseFit};
+pub use fit::{fit_all, Axis, FitOutcome, FitSubject, PhaseFit};
 pub use options::{QualityWeights, ReportOptions, Throughput, DEFAULT_BENCH_WEIGHTS};
 pub use scores::{score, Scores};
 pub use table5::Table5;

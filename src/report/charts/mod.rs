@@ -83,7 +83,7 @@ impl Ctx<'_> {
     pub fn subtitle(&self) -> Option<String> {
         if self.single() {
             self.bits_fit(0)
-                .map(|f| format!("{}: {}", self.names[0], super::markdown::short_verdict(f)))
+                .map(|f| format!("{}: {}", self.names[0], f.short_verdict()))
         } else {
             Some(format!(
                 "{} models: {}",
