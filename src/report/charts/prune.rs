@@ -6,10 +6,10 @@ use crate::results::RungResult;
 use super::super::data;
 use super::super::fit::{Axis as FitAxis, PhaseFit};
 use super::super::format;
+use super::context::{fit_marks, slug, Ctx};
 use super::spec::{
     color, Axis, Body, Figure, Heatmap, Line, Mark, Panel, Pt, Series, Swatch, GREY, MARKERS,
 };
-use super::{fit_marks, slug, Ctx};
 
 pub(crate) fn prune_figures(ctx: &Ctx, skipped: &mut Vec<String>) -> Vec<Figure> {
     let any = ctx

@@ -6,8 +6,8 @@ use crate::results::RungResult;
 use super::super::data;
 use super::super::format::GB;
 use super::super::task_names::task_label;
+use super::context::{Ctx, THRESHOLD_BITS};
 use super::spec::{color, Axis, Body, Figure, Line, Marker, Panel, Pt, Series, MARKERS};
-use super::Ctx;
 
 const SIZE: (u32, u32) = (1200, 720);
 
@@ -222,7 +222,7 @@ pub(crate) fn ppl_vs_size(ctx: &Ctx) -> Option<Figure> {
     series.extend(fit_curves(ctx, &to_gb));
     let mut x = Axis::log("file size (GB, log scale)", &xs);
     if let Some(t) = (0..ctx.results.len())
-        .filter_map(|m| to_gb(m, super::THRESHOLD_BITS))
+        .filter_map(|m| to_gb(m, THRESHOLD_BITS))
         .reduce(f64::min)
     {
         x = Axis::log(
