@@ -7,11 +7,11 @@ use std::path::Path;
 use crate::results::SweepResults;
 
 use super::charts::Rendered;
+use super::composite::{composite_scores, weighted};
 use super::data;
 use super::fit::PhaseFit;
 use super::format::{opt, pm, sig};
 use super::options::ReportOptions;
-use super::scores::{score, weighted};
 use super::table5::Table5;
 use super::task_names::task_label;
 
@@ -112,7 +112,7 @@ fn rung_table(s: &mut String, r: &SweepResults, name: &str, opts: &ReportOptions
             );
             continue;
         }
-        let sc = score(row, base, opts);
+        let sc = composite_scores(row, base, opts);
         for n in &sc.q_notes {
             if !notes.contains(n) {
                 notes.push(n.clone());

@@ -5,10 +5,10 @@ use anyhow::Result;
 
 use crate::results::{RungResult, SweepResults};
 
+use super::composite::composite_scores;
 use super::data;
 use super::format::{csv_int, csv_num, GB};
 use super::options::ReportOptions;
-use super::scores::score;
 use super::task_names::task_key;
 
 /// Fixed columns before the per-task ones.
@@ -151,7 +151,7 @@ fn record(
         csv_num(r.tg_ts_sd),
         csv_int(r.peak_rss_bytes),
     ];
-    let s = score(r, base, opts);
+    let s = composite_scores(r, base, opts);
     for t in tasks {
         let found = r.tasks.iter().find(|x| task_key(&x.task) == task_key(t));
         rec.push(csv_num(found.map(|x| x.acc)));
