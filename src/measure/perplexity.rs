@@ -43,10 +43,10 @@ impl Default for PerplexityOptions {
 
 impl PerplexityOptions {
     /// Contexts side by side, threads each, and the plan each context follows. By default two on the
-    /// CPU when the threads split evenly and the chunks do too (one more chunk on one side costs
-    /// more than the split saves: measured on 2 cores, two contexts of one thread are 4-9% faster
-    /// than one of two); one when layers are offloaded, where the GPU does the work. Each context
-    /// takes `n_seq / workers` chunks per decode, so the chunks in flight stay those of `-b`.
+    /// CPU when the threads split evenly and the chunks do too: two contexts of half the threads
+    /// decode faster than one of all of them, but one more chunk on one side costs more than the
+    /// split saves. One when layers are offloaded, where the GPU does the work. Each context takes
+    /// `n_seq / workers` chunks per decode, so the chunks in flight stay those of `-b`.
     pub fn workers(&self, model: &Model, plan: &ChunkPlan) -> (usize, u32, ChunkPlan) {
         let t = self.n_threads.max(1);
         let w = match self.n_workers {

@@ -10,8 +10,8 @@
 //! with less capacity (fewer bits, more sparsity) by more than the tolerance and by more than twice
 //! their combined standard error is left out of the fit and named in the notes. Such rungs are
 //! formats that do not suit the model (ternary types on a model not trained for them, a type whose
-//! fallbacks cost more than they give); fitted, a single one at 4.9 bpw with PPL 10⁶ among rungs
-//! of PPL 30 would decide where the curve bends.
+//! fallbacks cost more than they give); fitted, a single such rung, orders of magnitude worse than
+//! its neighbours, would decide where the curve bends.
 
 mod outcome;
 mod series;
