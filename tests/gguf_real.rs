@@ -5,6 +5,7 @@ mod gguf_common;
 
 use std::process::Command;
 
+use mpt_gguf::engine::open_gguf;
 use mpt_gguf::gguf::{writer, GgmlType, GgufFile, Summary};
 
 fn mpt(args: &[&str]) -> std::process::Output {
@@ -17,7 +18,7 @@ fn mpt(args: &[&str]) -> std::process::Output {
 #[test]
 fn write_back_is_byte_identical() {
     let src = gguf_common::model_q4_1();
-    let file = GgufFile::open(&src).unwrap();
+    let file = open_gguf(&src).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("copy.gguf");
     let written = writer::write_back(&file, &out).unwrap();
@@ -31,7 +32,7 @@ fn write_back_is_byte_identical() {
 
 #[test]
 fn summary_matches_an_independent_count() {
-    let file = GgufFile::open(&gguf_common::model_q4_1()).unwrap();
+    let file = open_gguf(&gguf_common::model_q4_1()).unwrap();
     let s = Summary::of(&file);
     // Independent count: elements from the shapes, bytes from the offsets of consecutive tensors.
     let params: u64 = file

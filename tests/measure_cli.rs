@@ -7,7 +7,8 @@ mod measure_common;
 use std::path::{Path, PathBuf};
 
 use measure_common::{mpt, mpt_ok, path_str};
-use mpt_gguf::gguf::{GgufBuilder, GgufFile, Value};
+use mpt_gguf::engine::open_gguf;
+use mpt_gguf::gguf::{GgufBuilder, Value};
 
 /// Runs mpt-gguf expecting failure; returns its one-line error.
 fn fails(args: &[&str]) -> String {
@@ -31,7 +32,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 fn other_vocabulary_model() -> PathBuf {
     let src = common::model_q4_1();
     common::fixture("smollm2-q4_1-swapped-vocab.gguf", |out| {
-        let file = GgufFile::open(&src).unwrap();
+        let file = open_gguf(&src).unwrap();
         let mut b = GgufBuilder::from_file(&file);
         let Some(Value::Array(tokens)) = b.get("tokenizer.ggml.tokens") else {
             panic!("no token list");

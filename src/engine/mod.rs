@@ -1,5 +1,5 @@
-//! The one module that talks to llama.cpp, and the only place with `unsafe` (beside `gguf`'s file
-//! map, which must not depend on this wrapper).
+//! The one module that talks to llama.cpp, and the only place with `unsafe`: the FFI, and the memory
+//! map of a GGUF file ([`open_gguf`], which needs nothing of llama.cpp).
 //!
 //! Everything above it (quantization, measurement, sweeps) works with the safe types here.
 
@@ -11,6 +11,7 @@ mod context;
 #[cfg(wrap_iq4)]
 mod iq4;
 pub mod log;
+mod mmap;
 mod model;
 pub mod observe;
 mod qsort;
@@ -21,6 +22,7 @@ pub use backend::{backend_names, devices, init, system_info, DeviceInfo, DeviceK
 pub use context::{Batch, Context, ContextOptions};
 pub use ggml_types::{ftype_name, ggml_type_layout};
 pub use log::{set_verbose, verbose};
+pub use mmap::open_gguf;
 pub use model::{Model, ModelOptions, Token};
 pub use observe::{MatMul, MatMulObserver, MatMulOp};
 pub use quantize::{quantize, KvOverride, QuantizeJob};

@@ -42,7 +42,7 @@ pub fn imatrix(
 ) -> Result<Option<PathBuf>> {
     if let Some(p) = &cfg.imatrix {
         on(SweepEvent::Stage("checking the importance matrix"));
-        let file = crate::gguf::GgufFile::open(&cfg.model)?;
+        let file = crate::engine::open_gguf(&cfg.model)?;
         crate::quant::quantize::load_checked_imatrix(p, &file)?;
         return Ok(Some(p.clone()));
     }
