@@ -10,8 +10,13 @@ dir=${1:-${MPT_REFERENCE_DIR:-$HOME/.cache/mpt-gguf/reference}}
 version=0.3.36
 tools=(llama-quantize llama-imatrix llama-perplexity llama-bench llama-tokenize)
 bin="$dir/build/bin"
+# Built without AMX, as mpt-gguf's own llama.cpp is (.cargo/config.toml says why).
+flags=""
+[ "$(uname -m)" = x86_64 ] && flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+stamp="$dir/build/.mpt-cflags"
 complete=1
 for t in "${tools[@]}"; do [ -x "$bin/$t" ] || complete=0; done
+[ -f "$stamp" ] && [ "$(cat "$stamp")" = "$flags" ] || complete=0
 if [ "$complete" = 1 ]; then echo "$bin"; exit 0; fi
 
 command -v cmake >/dev/null && command -v c++ >/dev/null || bash "$(dirname "$0")/setup.sh"
@@ -27,6 +32,8 @@ if [ ! -f "$dir/src/CMakeLists.txt" ]; then
 fi
 echo "build-reference: building ${tools[*]} in $dir/build (about 5 minutes on 2 cores)" >&2
 cmake -S "$dir/src" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF \
-  -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF >&2
+  -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF \
+  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" >&2
 cmake --build "$dir/build" -j"$(nproc)" --target "${tools[@]}" >&2
+echo "$flags" > "$stamp"
 echo "$bin"

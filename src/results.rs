@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::measure::KldStats;
+use crate::tasks::TaskReport;
+
 /// Bumped when a field changes meaning; readers refuse newer versions.
 pub const RESULTS_VERSION: u32 = 1;
 pub const RESULTS_FILE: &str = "results.json";
@@ -187,6 +190,61 @@ pub struct TaskScore {
     pub acc_norm_err: Option<f64>,
 }
 
+/// What a sweep keeps of a KL-divergence run.
+impl From<&KldStats> for KldSummary {
+    fn from(s: &KldStats) -> Self {
+        let (k, d) = (&s.kld, &s.dp);
+        KldSummary {
+            n_tokens: s.n_tokens,
+            mean: s.kld_mean,
+            mean_err: s.kld_mean_err,
+            max: k.max,
+            p99_9: k.p99_9,
+            p99: k.p99,
+            p95: k.p95,
+            p90: k.p90,
+            median: k.median,
+            p10: k.p10,
+            p5: k.p5,
+            p1: k.p1,
+            p0_1: k.p0_1,
+            min: k.min,
+            dp_mean: s.dp_mean,
+            dp_mean_err: s.dp_mean_err,
+            dp_rms: s.dp_rms,
+            dp_rms_err: s.dp_rms_err,
+            dp_max: d.max,
+            dp_p99_9: d.p99_9,
+            dp_p99: d.p99,
+            dp_p95: d.p95,
+            dp_p90: d.p90,
+            dp_median: d.median,
+            dp_p10: d.p10,
+            dp_p5: d.p5,
+            dp_p1: d.p1,
+            dp_p0_1: d.p0_1,
+            dp_min: d.min,
+            same_top: s.same_top,
+            same_top_err: s.same_top_err,
+            ln_ppl_correlation: s.ln_ppl_correlation,
+        }
+    }
+}
+
+/// What a sweep keeps of a task's evaluation.
+impl From<&TaskReport> for TaskScore {
+    fn from(r: &TaskReport) -> Self {
+        TaskScore {
+            task: r.task.clone(),
+            n: r.n as u64,
+            acc: r.acc.value,
+            acc_err: r.acc.stderr,
+            acc_norm: r.acc_norm.map(|a| a.value),
+            acc_norm_err: r.acc_norm.map(|a| a.stderr),
+        }
+    }
+}
+
 /// Seconds spent per stage of a rung.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
@@ -322,6 +380,30 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::kld::KldAccumulator;
+    use crate::measure::TokenKld;
+
+    #[test]
+    fn kld_summary_keeps_the_run_s_statistics() {
+        let mut acc = KldAccumulator::default();
+        for i in 0..20 {
+            let nll_base = if i % 2 == 0 { 1.0 } else { 3.0 };
+            acc.add(&TokenKld {
+                nll: nll_base + 0.1,
+                nll_base,
+                kld: i as f64 / 100.0,
+                p_diff: if i < 10 { -0.01 } else { 0.01 },
+                same_top: i % 4 != 0,
+            });
+        }
+        let s = acc.stats();
+        let summary = KldSummary::from(&s);
+        assert_eq!(summary.n_tokens, s.n_tokens);
+        assert_eq!(summary.mean, s.kld_mean);
+        assert_eq!(summary.p99, s.kld.p99);
+        assert_eq!(summary.dp_p99, s.dp.p99);
+        assert_eq!(summary.same_top, s.same_top);
+    }
 
     fn sample() -> SweepResults {
         let mut r = SweepResults::new(

@@ -4,6 +4,7 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
+use mpt_gguf::engine::open_gguf;
 use mpt_gguf::gguf::show::{escape, value_json, value_line};
 use mpt_gguf::gguf::summary::Totals;
 use mpt_gguf::gguf::{GgufFile, Summary, Value};
@@ -29,7 +30,7 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: InspectArgs) -> Result<()> {
-    let file = GgufFile::open(&args.file)?;
+    let file = open_gguf(&args.file)?;
     let summary = Summary::of(&file);
     let out = if args.json {
         to_json(&file, &summary, &args)?

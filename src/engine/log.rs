@@ -2,9 +2,21 @@
 //! and a listener hook so a command (quantize) can turn log lines into progress.
 
 use std::ffi::{c_char, c_void, CStr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use llama_cpp_sys_2 as sys;
+
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// Shows llama.cpp's own log (otherwise only its errors are kept, for our error messages).
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::SeqCst);
+}
+
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::SeqCst)
+}
 
 type Listener = Box<dyn FnMut(&str) + Send>;
 
@@ -52,7 +64,7 @@ unsafe extern "C" fn on_log(level: sys::ggml_log_level, text: *const c_char, _us
         if let Some(listener) = state.listener.as_mut() {
             listener(&line);
         }
-        if super::verbose() {
+        if verbose() {
             eprintln!("llama.cpp: {line}");
         }
     }

@@ -41,7 +41,7 @@ impl Model {
     /// aborts the whole process on some malformed files instead of returning an error.
     pub fn load(path: &Path, opts: &ModelOptions) -> Result<Model> {
         super::init();
-        crate::gguf::GgufFile::open(path)?;
+        super::mmap::open_gguf(path)?;
         let cpath = path_cstring(path)?;
         // SAFETY: default params are plain data; the path is a valid C string for the call.
         let raw = unsafe {

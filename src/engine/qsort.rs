@@ -1,17 +1,16 @@
 //! `qsort` for the llama.cpp code linked into this executable: the C library's merge sort, in Rust.
 //!
 //! llama.cpp sorts with `qsort` only in its IQ quantizers: the IQ grid initialization sorts 63,000
-//! arrays of 2048 pairs (about 5 s of a 135M model's IQ1_M quantization) and IQ1 blocks are sorted
-//! as they are quantized. glibc's `qsort` lives in libc.so, far from the comparator in our
-//! executable, and on the AMD EPYC machine we measured that call is slow: the grid initialization
-//! took 4.7-6.7 s statically linked against glibc, 3.7 s with the same objects when `qsort` sits
-//! beside them (or when ggml is a shared library, as in llama-quantize). Defined here, this symbol
-//! takes precedence over libc's for the C code linked into the executable.
+//! arrays of 2048 pairs, a good part of an IQ1 quantization, and IQ1 blocks are sorted as they
+//! are quantized. glibc's `qsort` lives in libc.so, far from the comparator in our statically
+//! linked executable, and calling the comparator from there is slower than from a `qsort` beside
+//! it (as when ggml is a shared library, in llama-quantize). Defined here, this symbol takes
+//! precedence over libc's for the C code linked into the executable.
 //!
 //! It is glibc 2.36's algorithm (top-down merge, left half `n / 2`, ties keep the left element),
 //! so it calls the comparator on the same pairs in the same order and returns the same order,
 //! also for comparators that are not a total order: the quantized bytes stay llama-quantize's
-//! (tests/quant_parity.rs). It never panics, whatever the comparator returns.
+//! (tests/it/quant_parity.rs). It never panics, whatever the comparator returns.
 //!
 //! One shortcut: the grid sorts (two `int`s per element, ordered by the first, then the second)
 //! spend most of their time in calls to the comparator. Arrays of at least

@@ -116,6 +116,15 @@ impl GgufError {
         }
     }
 
+    pub(crate) fn not_a_file(path: &Path) -> Self {
+        GgufError {
+            path: path.to_path_buf(),
+            offset: None,
+            context: None,
+            kind: ErrorKind::NotAFile,
+        }
+    }
+
     pub(crate) fn from_fail(path: &Path, fail: Fail) -> Self {
         GgufError {
             path: path.to_path_buf(),

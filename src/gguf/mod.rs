@@ -1,7 +1,8 @@
 //! Native GGUF: read (validating every length against the file), write, and summarise.
 //!
-//! [`GgufFile::open`] is what every command calls before handing a file to llama.cpp, which may
-//! abort the whole process on a malformed file instead of returning an error.
+//! Safe code only: the reader validates bytes it is handed ([`GgufFile::from_map`],
+//! [`GgufFile::from_bytes`]). Opening a file from disk maps it, which is `unsafe`, so that lives in
+//! `engine::open_gguf`; this module imports nothing from `engine`.
 
 mod cursor;
 pub mod error;

@@ -1,8 +1,8 @@
-//! Opening a GGUF file: header, metadata and tensor infos are parsed and checked up front; tensor
-//! data stays in the memory map and is only sliced on request.
+//! Reading a GGUF file: header, metadata and tensor infos are parsed and checked up front; tensor
+//! data stays in the bytes handed in (a memory map made by `engine::open_gguf`, or a buffer) and is
+//! only sliced on request.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
@@ -89,25 +89,10 @@ struct Parsed {
 }
 
 impl GgufFile {
-    /// Maps and validates a file. Errors name the file, the problem and its byte offset.
-    pub fn open(path: &Path) -> Result<GgufFile, GgufError> {
-        let file = File::open(path).map_err(|e| GgufError::io(path, e))?;
-        let meta = file.metadata().map_err(|e| GgufError::io(path, e))?;
-        if !meta.is_file() {
-            return Err(GgufError {
-                path: path.into(),
-                offset: None,
-                context: None,
-                kind: ErrorKind::NotAFile,
-            });
-        }
-        // An empty file cannot be mapped; it is simply too short.
-        let bytes = if meta.len() == 0 {
-            Bytes::Owned(Vec::new())
-        } else {
-            Bytes::Map(crate::engine::mmap::map_file(&file).map_err(|e| GgufError::io(path, e))?)
-        };
-        Self::build(path.to_path_buf(), bytes)
+    /// Validates a file already mapped by the caller (`engine::open_gguf` maps it; mapping is
+    /// `unsafe`, so it is not done here). `path` names the file in errors and in [`Self::path`].
+    pub fn from_map(path: impl Into<PathBuf>, map: memmap2::Mmap) -> Result<GgufFile, GgufError> {
+        Self::build(path.into(), Bytes::Map(map))
     }
 
     /// Validates bytes already in memory; `path` is only used to name the file in errors.
@@ -115,7 +100,7 @@ impl GgufFile {
         Self::build(path.into(), Bytes::Owned(bytes))
     }
 
-    /// Validates without keeping anything: what `open` checks, for bytes in memory.
+    /// Validates without keeping anything: what `from_bytes` checks, for bytes in memory.
     pub fn check_bytes(path: &Path, bytes: &[u8]) -> Result<(), GgufError> {
         parse(bytes)
             .map(|_| ())

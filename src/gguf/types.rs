@@ -1,6 +1,6 @@
 //! The ggml tensor types of the vendored llama.cpp: one table with each type's id, name and block layout.
 //!
-//! `tests/gguf_types.rs` checks every row against llama.cpp's own `ggml_blck_size`/`ggml_type_size`,
+//! `tests/it/gguf_types.rs` checks every row against llama.cpp's own `ggml_blck_size`/`ggml_type_size`,
 //! so when the pinned llama.cpp gains or drops a type that test names the row to change.
 
 use std::fmt;

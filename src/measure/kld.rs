@@ -5,8 +5,6 @@ use serde::{Deserialize, Serialize};
 
 pub use super::percentiles::Percentiles;
 
-use crate::results::KldSummary;
-
 /// What one scored position contributes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TokenKld {
@@ -316,46 +314,6 @@ impl KldStats {
     }
 }
 
-impl From<&KldStats> for KldSummary {
-    fn from(s: &KldStats) -> Self {
-        let (k, d) = (&s.kld, &s.dp);
-        KldSummary {
-            n_tokens: s.n_tokens,
-            mean: s.kld_mean,
-            mean_err: s.kld_mean_err,
-            max: k.max,
-            p99_9: k.p99_9,
-            p99: k.p99,
-            p95: k.p95,
-            p90: k.p90,
-            median: k.median,
-            p10: k.p10,
-            p5: k.p5,
-            p1: k.p1,
-            p0_1: k.p0_1,
-            min: k.min,
-            dp_mean: s.dp_mean,
-            dp_mean_err: s.dp_mean_err,
-            dp_rms: s.dp_rms,
-            dp_rms_err: s.dp_rms_err,
-            dp_max: d.max,
-            dp_p99_9: d.p99_9,
-            dp_p99: d.p99,
-            dp_p95: d.p95,
-            dp_p90: d.p90,
-            dp_median: d.median,
-            dp_p10: d.p10,
-            dp_p5: d.p5,
-            dp_p1: d.p1,
-            dp_p0_1: d.p0_1,
-            dp_min: d.min,
-            same_top: s.same_top,
-            same_top_err: s.same_top_err,
-            ln_ppl_correlation: s.ln_ppl_correlation,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,9 +351,6 @@ mod tests {
         assert!((s.dp_rms - 0.01).abs() < 1e-12);
         assert!((s.same_top - 0.75).abs() < 1e-12);
         assert!((s.same_top_err - (0.75f64 * 0.25 / 19.0).sqrt()).abs() < 1e-12);
-        let summary = KldSummary::from(&s);
-        assert_eq!(summary.mean, s.kld_mean);
-        assert_eq!(summary.dp_p99, s.dp.p99);
         assert!(s.render().contains("Mean    KLD:   0.095000 ±"));
     }
 }

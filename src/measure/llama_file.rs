@@ -278,10 +278,10 @@ mod tests {
         let mut row = vec![0u16; row_len(logits.len())];
         assert_eq!(row.len(), 2 * 51 + 4);
         let nll = encode_row(&logits, 3, &mut row);
-        let (want, _) = crate::measure::logits::nll_and_prob(&logits, 3);
+        let (want, _) = crate::logits::nll_and_prob(&logits, 3);
         assert!((nll - want).abs() < 1e-5, "{nll} vs {want}");
         let (scale, min_lp) = row_head(&row);
-        let lse = crate::measure::logits::LogSumExp::of(&logits);
+        let lse = crate::logits::LogSumExp::of(&logits);
         for (i, &l) in logits.iter().enumerate() {
             let lp = lse.log_prob(l);
             if lp > min_lp as f64 + 1e-3 {

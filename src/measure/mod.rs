@@ -6,22 +6,21 @@
 
 pub mod bench;
 pub mod bench_output;
+mod chunk_scorer;
 pub mod chunks;
 pub mod kld;
 pub mod kld_base;
 pub mod kld_record;
 pub mod llama_file;
-pub mod logits;
 pub mod output;
 pub mod percentiles;
 pub mod perplexity;
-mod score;
 pub mod text;
 
+pub use chunk_scorer::compare_full;
 pub use kld::{KldStats, TokenKld};
 pub use kld_base::{KldBase, DEFAULT_TAIL_SAMPLES, DEFAULT_TOP_K};
 pub use perplexity::{
     perplexity, BaseCapture, ChunkProgress, ChunkResult, Eval, KldRun, PerplexityOptions,
     PerplexityRun,
 };
-pub use score::compare_full;

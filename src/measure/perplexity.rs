@@ -1,16 +1,18 @@
 //! Perplexity of a token stream (llama-perplexity's algorithm and numbers), optionally capturing a
 //! KL-divergence base or comparing against one.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
+use super::chunk_scorer::{ScoredChunk, Scorer};
 use super::chunks::{eval_side_by_side, ChunkPlan, ChunkRunner};
 use super::kld::{KldAccumulator, KldRunning, KldStats, TokenKld};
 use super::kld_base::KldBase;
-use super::score::{setup, ScoredChunk, Scorer, Setup};
+use super::llama_file::{LlamaLogitsReader, LlamaLogitsWriter};
 use crate::engine::{Model, Token};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -41,10 +43,10 @@ impl Default for PerplexityOptions {
 
 impl PerplexityOptions {
     /// Contexts side by side, threads each, and the plan each context follows. By default two on the
-    /// CPU when the threads split evenly and the chunks do too (one more chunk on one side costs
-    /// more than the split saves: measured on 2 cores, two contexts of one thread are 4-9% faster
-    /// than one of two); one when layers are offloaded, where the GPU does the work. Each context
-    /// takes `n_seq / workers` chunks per decode, so the chunks in flight stay those of `-b`.
+    /// CPU when the threads split evenly and the chunks do too: two contexts of half the threads
+    /// decode faster than one of all of them, but one more chunk on one side costs more than the
+    /// split saves. One when layers are offloaded, where the GPU does the work. Each context takes
+    /// `n_seq / workers` chunks per decode, so the chunks in flight stay those of `-b`.
     pub fn workers(&self, model: &Model, plan: &ChunkPlan) -> (usize, u32, ChunkPlan) {
         let t = self.n_threads.max(1);
         let w = match self.n_workers {
@@ -209,7 +211,7 @@ pub fn plan_text(n_tokens: usize, opts: &PerplexityOptions) -> Result<ChunkPlan>
 }
 
 /// Plan for a stored base: its `n_ctx` and chunk count, which the options must not contradict.
-pub(super) fn plan_stored(
+fn plan_stored(
     what: &str,
     n_ctx: u32,
     n_chunk: u32,
@@ -222,6 +224,105 @@ pub(super) fn plan_stored(
         bail!("{what} holds {n_chunk} chunks, but this run asks for --chunks {c}; use the same (or leave --chunks out)");
     }
     ChunkPlan::new(n_ctx, opts.n_batch, n_chunk as usize)
+}
+
+/// Everything a run needs before its first decode.
+struct Setup<'a> {
+    tokens: Cow<'a, [Token]>,
+    plan: ChunkPlan,
+    scorer: Scorer<'a>,
+    /// What a KL-divergence run compares against, in words (`None`: no comparison).
+    against: Option<String>,
+}
+
+/// Checks `eval` against the model and options, and opens what it reads or writes.
+fn setup<'a>(model: &Model, eval: Eval<'a>, opts: &PerplexityOptions) -> Result<Setup<'a>> {
+    let (tokens, plan, scorer, against): (Cow<[Token]>, ChunkPlan, Scorer, Option<String>) =
+        match eval {
+            Eval::Text { tokens, capture } => {
+                let plan = plan_text(tokens.len(), opts)?;
+                let used = &tokens[..plan.n_chunk * plan.n_ctx];
+                let (n_ctx, n_chunk) = (opts.n_ctx, plan.n_chunk as u32);
+                let base = capture.top_k.map(|k| {
+                    KldBase::new(model, used, n_ctx, n_chunk, k.max(1), capture.tail_samples)
+                });
+                let writer = match capture.llama_file {
+                    Some(p) => Some(LlamaLogitsWriter::create(
+                        p,
+                        n_ctx,
+                        model.n_vocab(),
+                        n_chunk,
+                        used,
+                    )?),
+                    None => None,
+                };
+                let scorer = if base.is_none() && writer.is_none() {
+                    Scorer::Plain
+                } else {
+                    Scorer::Capture {
+                        base: base.map(Box::new),
+                        writer,
+                    }
+                };
+                (Cow::Borrowed(tokens), plan, scorer, None)
+            }
+            Eval::AgainstBase(base) => {
+                base.check_model(model)?;
+                let m = &base.meta;
+                let what = format!("the KL-divergence base (of {})", m.model);
+                let plan = plan_stored(&what, m.n_ctx, m.n_chunk, opts)?;
+                let against = format!(
+                    "compact base of {} (top {} tokens, {} tail samples)",
+                    m.model, m.top_k, m.tail_samples
+                );
+                (
+                    Cow::Borrowed(base.tokens()),
+                    plan,
+                    Scorer::Compact(base),
+                    Some(against),
+                )
+            }
+            Eval::AgainstLlamaFile(path) => {
+                let mut reader = LlamaLogitsReader::open(path)?;
+                if reader.n_vocab != model.n_vocab() {
+                    bail!(
+                        "{}: vocabulary of {} tokens, but the llama.cpp logits file {} has {}; compare models of the same vocabulary",
+                        model.path().display(),
+                        model.n_vocab(),
+                        path.display(),
+                        reader.n_vocab
+                    );
+                }
+                let what = path.display().to_string();
+                let plan = plan_stored(&what, reader.n_ctx, reader.n_chunk, opts)?;
+                let tokens = Cow::Owned(std::mem::take(&mut reader.tokens));
+                let against = format!("llama.cpp logits file {}", path.display());
+                (
+                    tokens,
+                    plan,
+                    Scorer::Llama(reader, Vec::new()),
+                    Some(against),
+                )
+            }
+            Eval::AgainstModel { tokens, base } => {
+                check_same_vocab(model, base)?;
+                let plan = plan_text(tokens.len(), opts)?;
+                let runner = ChunkRunner::new(base, &plan, opts.n_threads)?;
+                let against = format!("{} (full vocabulary)", base.path().display());
+                (
+                    Cow::Borrowed(tokens),
+                    plan,
+                    Scorer::Full(runner),
+                    Some(against),
+                )
+            }
+        };
+    Ok(Setup {
+        tokens,
+        plan,
+        scorer,
+        against,
+    })
 }
 
 /// Runs the model over the chunks of `eval` and scores them. `progress` is called after every chunk.

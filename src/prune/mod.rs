@@ -24,6 +24,7 @@ pub use report::PruneReport;
 pub use sparsity::TensorSparsity;
 pub use spec::{parse_layers, DepthSpec, NmPattern, PruneMethod, PruneSpec, SparsitySpec};
 
+use crate::engine::open_gguf;
 use crate::gguf::{GgufBuilder, GgufFile, TensorInfo};
 use crate::quant::imatrix_file;
 use crate::util::AtomicFile;
@@ -67,7 +68,7 @@ pub fn prune_file_with_progress(
     let label = input.display().to_string();
     spec::validate(spec, &label)?;
     check_distinct(input, output)?;
-    let file = GgufFile::open(input)?;
+    let file = open_gguf(input)?;
     let arch = file
         .architecture()
         .with_context(|| format!("{label}: no general.architecture (not a model file)"))?
@@ -179,7 +180,7 @@ pub fn prune_file_with_progress(
         written
     };
     // Read the result back before it takes the output's name.
-    let check = GgufFile::open(out.temp_path())
+    let check = open_gguf(out.temp_path())
         .with_context(|| format!("{}: the pruned file does not read back", output.display()))?;
     ensure!(
         check.tensors().len() == kept.len(),

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::imatrix::{Collector, Imatrix};
 use crate::engine::{Batch, Context, ContextOptions, Model};
-use crate::measure::logits::nll_and_prob;
+use crate::logits::nll_and_prob;
 
 #[derive(Debug, Clone)]
 pub struct ImatrixOptions {

@@ -97,7 +97,7 @@ pub struct Collector {
     pub process_output: bool,
     /// `blk.N.` of the last block when nothing after it is needed (no output statistics, no
     /// logits): the graph stops at the output norm once that block was seen, skipping the
-    /// output head (a fifth of a small model's compute with a large vocabulary).
+    /// output head (a large share of a small model's compute when its vocabulary is large).
     last_block: Option<String>,
     last_block_seen: bool,
 }

@@ -40,7 +40,7 @@ pub fn save(path: &Path, imatrix: &Imatrix, format: ImatrixFormat) -> Result<()>
 }
 
 fn load_gguf(path: &Path) -> Result<Imatrix> {
-    let file = crate::gguf::GgufFile::open(path)?;
+    let file = crate::engine::open_gguf(path)?;
     let ctx = |what: &str| format!("{}: {what}", path.display());
     let mut im = Imatrix {
         datasets: file

@@ -82,7 +82,7 @@ pub fn quantize_file(
     progress: Option<TensorProgress>,
 ) -> Result<QuantizeReport> {
     let t0 = Instant::now();
-    let model = crate::gguf::GgufFile::open(input)?;
+    let model = crate::engine::open_gguf(input)?;
     if !opts.allow_requantize {
         if let Some(t) = model
             .tensors()
@@ -201,7 +201,7 @@ pub fn quantize_file(
         });
     }
     crate::util::check_interrupted()?;
-    let written = crate::gguf::GgufFile::open(out.temp_path())
+    let written = crate::engine::open_gguf(out.temp_path())
         .with_context(|| format!("{}: llama.cpp wrote an unreadable file", output.display()))?;
     let summary = crate::gguf::Summary::of(&written);
     let report = QuantizeReport {

@@ -1,12 +1,11 @@
 //! Reading the numbers out of saved results the same way everywhere: which rungs count, their bits,
-//! sparsity, throughput, task names.
+//! sparsity, throughput, task accuracies.
 
 use crate::results::{RungResult, SweepResults};
 
+use super::format::trim_float;
 use super::options::Throughput;
-
-/// Bytes in the GB of tables and charts (decimal, as file managers and the MPT table use).
-pub const GB: f64 = 1e9;
+use super::task_names::task_key;
 
 /// The base (if it is not already a rung of the same name) followed by every rung, failed ones included.
 pub fn all_rows(r: &SweepResults) -> Vec<&RungResult> {
@@ -88,14 +87,6 @@ pub fn ppl(r: &RungResult) -> Option<f64> {
     r.ppl.filter(|p| p.is_finite() && *p > 0.0)
 }
 
-/// Task names compared loosely: `ARC-Easy`, `arc_easy` and `arc-easy` are one task.
-pub fn task_key(name: &str) -> String {
-    name.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect::<String>()
-        .to_ascii_lowercase()
-}
-
 /// Accuracy on a task, matching names loosely.
 pub fn task_acc(r: &RungResult, name: &str) -> Option<(f64, f64)> {
     let key = task_key(name);
@@ -103,20 +94,6 @@ pub fn task_acc(r: &RungResult, name: &str) -> Option<(f64, f64)> {
         .iter()
         .find(|t| task_key(&t.task) == key)
         .map(|t| (t.acc, t.acc_err))
-}
-
-/// How a task is printed in tables and legends.
-pub fn task_label(name: &str) -> String {
-    match task_key(name).as_str() {
-        "arcchallenge" | "arcc" => "ARC-C".into(),
-        "arceasy" | "arce" => "ARC-E".into(),
-        "mmlu" => "MMLU".into(),
-        "hellaswag" => "HellaSwag".into(),
-        "winogrande" => "WinoGrande".into(),
-        "ifeval" => "IFEval".into(),
-        "truthfulqa" => "TruthfulQA".into(),
-        _ => name.to_string(),
-    }
 }
 
 /// Every task measured in any rung of any result, in first-seen order.
@@ -161,7 +138,7 @@ pub fn model_names(results: &[SweepResults]) -> Vec<String> {
 /// Pruning label of a grid cell: `wanda 0.5 2:4`, `depth 4`.
 pub fn prune_label(r: &RungResult) -> Option<String> {
     let p = r.prune.as_ref()?;
-    let mut s = format!("{} {}", p.method, super::format::trim_float(p.level, 3));
+    let mut s = format!("{} {}", p.method, trim_float(p.level, 3));
     if let Some(pat) = &p.pattern {
         s.push(' ');
         s.push_str(pat);
@@ -194,12 +171,5 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(sparsity(&r), None);
-    }
-
-    #[test]
-    fn task_names_match_loosely() {
-        assert_eq!(task_key("ARC-Easy"), task_key("arc_easy"));
-        assert_eq!(task_label("arc-challenge"), "ARC-C");
-        assert_eq!(task_label("custom"), "custom");
     }
 }

@@ -1,5 +1,8 @@
 //! Number formatting shared by the tables, the report and the chart labels.
 
+/// Bytes in the GB of tables and charts (decimal, as file managers and the MPT table use).
+pub const GB: f64 = 1e9;
+
 /// Cell of a value that was not measured.
 pub const DASH: &str = "-";
 
@@ -40,7 +43,7 @@ pub fn pm_sig(v: f64, err: f64, sig_digits: i32) -> String {
 
 /// File size in GB for tables: two decimals, three below 0.1 GB so small models keep a digit.
 pub fn gb(bytes: u64) -> String {
-    let g = bytes as f64 / super::data::GB;
+    let g = bytes as f64 / GB;
     if g < 0.1 {
         format!("{g:.3}")
     } else {

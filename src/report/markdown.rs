@@ -7,134 +7,13 @@ use std::path::Path;
 use crate::results::SweepResults;
 
 use super::charts::Rendered;
-use super::data::{self, task_label};
-use super::fit::{Axis, FitOutcome, PhaseFit};
-use super::format::{opt, pm, sig, trim_float};
+use super::composite::{composite_scores, weighted};
+use super::data;
+use super::fit::PhaseFit;
+use super::format::{opt, pm, sig};
 use super::options::ReportOptions;
-use super::scores::{score, weighted};
 use super::table5::Table5;
-
-/// The critical point and its interval with enough decimals to tell the bounds apart.
-pub fn critical_with_ci(t: &super::fit::Transition) -> (String, String, String) {
-    let mut d = super::format::sig_decimals(t.critical, 3);
-    let f = |v: f64, d: usize| format!("{v:.d$}");
-    while d < 4 && f(t.ci_low, d) == f(t.ci_high, d) && t.ci_high > t.ci_low {
-        d += 1;
-    }
-    (f(t.critical, d), f(t.ci_low, d), f(t.ci_high, d))
-}
-
-/// One line: where it collapses (or why no number), and the safe zone.
-pub fn short_verdict(f: &PhaseFit) -> String {
-    let head = match &f.outcome {
-        FitOutcome::Transition(t) => {
-            let (c, lo, hi) = critical_with_ci(t);
-            format!(
-                "collapse {} {} = {c} {} (95% CI {lo}–{hi})",
-                if f.axis == Axis::Bits {
-                    "below"
-                } else {
-                    "beyond"
-                },
-                if f.axis == Axis::Bits { "b0" } else { "p0" },
-                f.axis.unit(),
-            )
-        }
-        FitOutcome::NoCollapse { .. } => "no collapse in the measured range".into(),
-        FitOutcome::Unresolved { between, .. } => format!(
-            "collapse between {} and {} {}, not placed (one rung)",
-            sig(between.0, 3),
-            sig(between.1, 3),
-            f.axis.unit()
-        ),
-        FitOutcome::TooFewRungs { .. } => "too few rungs to fit".into(),
-    };
-    let dir = if f.axis == Axis::Bits {
-        "down to"
-    } else {
-        "up to"
-    };
-    match (f.base_ppl, f.safe_limit) {
-        (Some(_), Some(l)) => format!("{head}; safe zone {dir} {} {}", sig(l, 3), f.axis.unit()),
-        (Some(_), None) => format!(
-            "{head}; no rung within {:.0}% of the base",
-            100.0 * f.tolerance
-        ),
-        _ => head,
-    }
-}
-
-/// The full verdict paragraph.
-pub fn verdict(f: &PhaseFit) -> String {
-    let mut s = format!("{} — {}: ", f.model, f.subject);
-    match &f.outcome {
-        FitOutcome::Transition(t) => {
-            let shape = if f.axis == Axis::Bits {
-                "Above it perplexity follows a power law in bits (α = {a}); below it ln PPL rises by β = {b} per bit removed"
-            } else {
-                "Below it perplexity follows a power law in density 1 − p (α = {a}); beyond it ln PPL rises by β = {b} per unit of sparsity added"
-            }
-            .replace("{a}", &sig(t.curve.alpha, 3))
-            .replace("{b}", &sig(t.curve.beta, 3));
-            let (c, lo, hi) = critical_with_ci(t);
-            let _ = write!(
-                s,
-                "phase transition at {} = {c} {} (95% bootstrap CI {lo}–{hi}, {} resamples). {shape}. \
-                 Fit error: RMSE {:.2}% in PPL (largest {:.2}%), R² = {:.4}; \
-                 the collapse term beats a single power law (F = {}, p {}).",
-                if f.axis == Axis::Bits { "b0" } else { "p0" },
-                f.axis.unit(),
-                t.boot_n,
-                100.0 * t.rmse_log,
-                100.0 * t.max_residual_log,
-                t.r2,
-                if t.f_stat.is_finite() { sig(t.f_stat, 3) } else { "∞".into() },
-                if t.p_value < 1e-4 { "< 0.0001".to_string() } else { format!("= {:.4}", t.p_value) },
-            );
-        }
-        FitOutcome::NoCollapse { reason, .. } => {
-            let _ = write!(s, "no phase transition reported: {reason}.");
-        }
-        FitOutcome::Unresolved { reason, .. } => {
-            let _ = write!(s, "collapse seen but not placed: {reason}.");
-        }
-        FitOutcome::TooFewRungs { reason } => {
-            let _ = write!(s, "no fit: {reason}.");
-        }
-    }
-    if let Some(b) = f.base_ppl {
-        let _ = write!(
-            s,
-            " Safe zone (PPL ≤ base {} × {}): {} of {} rungs",
-            sig(b, 5),
-            trim_float(1.0 + f.tolerance, 4),
-            f.safe_rungs.len(),
-            f.points.len()
-        );
-        match f.safe_limit {
-            Some(l) => {
-                let edge = f
-                    .points
-                    .iter()
-                    .rev()
-                    .find(|p| p.x == l)
-                    .map(|p| p.rung.as_str())
-                    .unwrap_or("");
-                let dir = if f.axis == Axis::Bits {
-                    "down to"
-                } else {
-                    "up to"
-                };
-                let _ = write!(s, ", {dir} {edge} ({} {}).", sig(l, 3), f.axis.unit());
-            }
-            None => s.push('.'),
-        }
-    }
-    for n in &f.notes {
-        let _ = write!(s, " Note: {n}.");
-    }
-    s
-}
+use super::task_names::task_label;
 
 pub fn report_md(
     results: &[SweepResults],
@@ -148,7 +27,7 @@ pub fn report_md(
     let _ = writeln!(s, "# mpt-gguf report: {}\n", names.join(", "));
     s.push_str("## Phase transition\n\n");
     for f in fits {
-        let _ = writeln!(s, "- {}", verdict(f));
+        let _ = writeln!(s, "- {}", f.verdict());
     }
     s.push_str("\n## Table 5\n\n");
     let _ = writeln!(
@@ -233,7 +112,7 @@ fn rung_table(s: &mut String, r: &SweepResults, name: &str, opts: &ReportOptions
             );
             continue;
         }
-        let sc = score(row, base, opts);
+        let sc = composite_scores(row, base, opts);
         for n in &sc.q_notes {
             if !notes.contains(n) {
                 notes.push(n.clone());

@@ -9,18 +9,19 @@ use anyhow::{Context as _, Result};
 use crate::results::SweepResults;
 
 pub mod charts;
+pub mod composite;
 pub mod data;
 pub mod fit;
 pub mod format;
 pub mod markdown;
 mod options;
-pub mod scores;
 pub mod table5;
+pub mod task_names;
 pub mod tidy;
 
-pub use fit::{fit_all, Axis, FitOutcome, PhaseFit};
+pub use composite::{composite_scores, CompositeScores};
+pub use fit::{fit_all, Axis, FitOutcome, FitSubject, PhaseFit};
 pub use options::{QualityWeights, ReportOptions, Throughput, DEFAULT_BENCH_WEIGHTS};
-pub use scores::{score, Scores};
 pub use table5::Table5;
 
 pub const RESULTS_CSV: &str = "results.csv";

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::task_names::task_key;
+
 /// Default per-benchmark weights of the quality score Q, from the study that proposed it.
 pub const DEFAULT_BENCH_WEIGHTS: &[(&str, f64)] =
     &[("hellaswag", 0.7), ("ifeval", 1.0), ("truthfulqa", 0.5)];
@@ -83,11 +85,8 @@ impl QualityWeights {
             .map(|(n, v)| (n.to_string(), *v))
             .collect();
         for (name, value) in &self.bench_overrides {
-            let key = crate::report::data::task_key(name);
-            match w
-                .iter_mut()
-                .find(|(n, _)| crate::report::data::task_key(n) == key)
-            {
+            let key = task_key(name);
+            match w.iter_mut().find(|(n, _)| task_key(n) == key) {
                 Some(slot) => slot.1 = *value,
                 None => w.push((name.clone(), *value)),
             }

@@ -11,9 +11,10 @@ use anyhow::Result;
 
 use crate::results::{RungResult, SweepResults};
 
-use super::data::{self, task_key, task_label};
+use super::data;
 use super::format::{gb, opt, pm, pm_sig, trim_float, DASH};
 use super::options::ReportOptions;
+use super::task_names::{task_key, task_label};
 
 /// The published columns; other widths (32-bit) are appended when measured.
 pub const STANDARD_WIDTHS: [u32; 8] = [1, 2, 3, 4, 5, 6, 8, 16];

@@ -5,10 +5,11 @@ use anyhow::Result;
 
 use crate::results::{RungResult, SweepResults};
 
-use super::data::{self, task_key};
-use super::format::{csv_int, csv_num};
+use super::composite::composite_scores;
+use super::data;
+use super::format::{csv_int, csv_num, GB};
 use super::options::ReportOptions;
-use super::scores::score;
+use super::task_names::task_key;
 
 /// Fixed columns before the per-task ones.
 const HEAD: &[&str] = &[
@@ -122,7 +123,7 @@ fn record(
         csv_num(r.nominal_bpw),
         csv_num(r.bpw),
         csv_int(r.size_bytes),
-        csv_num(r.size_bytes.map(|b| b as f64 / data::GB)),
+        csv_num(r.size_bytes.map(|b| b as f64 / GB)),
         csv_int(r.n_params),
         r.imatrix
             .map(|b| if b { "yes" } else { "no" }.to_string())
@@ -150,7 +151,7 @@ fn record(
         csv_num(r.tg_ts_sd),
         csv_int(r.peak_rss_bytes),
     ];
-    let s = score(r, base, opts);
+    let s = composite_scores(r, base, opts);
     for t in tasks {
         let found = r.tasks.iter().find(|x| task_key(&x.task) == task_key(t));
         rec.push(csv_num(found.map(|x| x.acc)));

@@ -42,7 +42,7 @@ pub fn imatrix(
 ) -> Result<Option<PathBuf>> {
     if let Some(p) = &cfg.imatrix {
         on(SweepEvent::Stage("checking the importance matrix"));
-        let file = crate::gguf::GgufFile::open(&cfg.model)?;
+        let file = crate::engine::open_gguf(&cfg.model)?;
         crate::quant::quantize::load_checked_imatrix(p, &file)?;
         return Ok(Some(p.clone()));
     }
@@ -80,7 +80,7 @@ pub fn imatrix(
         n_batch: cfg.eval_batch(),
         // Every token is an output (llama-imatrix's layout, which the last block's statistics
         // depend on), but without the calibration perplexity each decode stops before the output
-        // head: the same statistics bit for bit (tests/quant_parity.rs), about a fifth less
+        // head: the same statistics bit for bit (tests/it/quant_parity.rs), about a fifth less
         // compute.
         n_threads: cfg.n_threads,
         compute_ppl: false,

@@ -11,7 +11,7 @@ use super::manifest::{self, Manifest};
 use super::plan::{PruneLevel, Rung};
 use super::prepare::{self, PrunedSource};
 use super::rung::{self, Shared};
-use crate::engine::Model;
+use crate::engine::{open_gguf, Model};
 use crate::gguf::{GgufFile, Summary};
 use crate::measure::KldBase;
 use crate::quant::quantize::{quantize_file, QuantizeOptions};
@@ -41,7 +41,7 @@ fn base_type_name(file: &GgufFile) -> &'static str {
 
 pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
     on(SweepEvent::Stage("validating the input"));
-    let input = GgufFile::open(&cfg.model)?;
+    let input = open_gguf(&cfg.model)?;
     prepare::check_unquantized(cfg, &input)?;
     let base_type = base_type_name(&input);
     let summary = Summary::of(&input);
@@ -302,7 +302,7 @@ fn measure_rung(
     };
     let path = if source.is_some() && r.qtype.name == base_type {
         // The pruned model in the base's own type is measured as it is.
-        let f = GgufFile::open(input)?;
+        let f = open_gguf(input)?;
         let s = Summary::of(&f);
         res.bpw = Some(s.bits_per_weight);
         res.size_bytes = Some(s.file_size);

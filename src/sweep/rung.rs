@@ -10,7 +10,7 @@ use super::config::SweepConfig;
 use super::events::{Observer, SweepEvent};
 use crate::engine::{Model, ModelOptions, Token};
 use crate::measure::{self, BaseCapture, Eval, KldBase, PerplexityOptions, PerplexityRun};
-use crate::results::{KldSummary, RungResult};
+use crate::results::{KldSummary, RungResult, TaskScore};
 use crate::tasks::TaskSet;
 
 /// What every rung is measured against, loaded once.
@@ -172,7 +172,7 @@ fn bench_and_tasks(
                     String::new(),
                 ))
             })?;
-            r.tasks.push(report.score());
+            r.tasks.push(TaskScore::from(&report));
         }
         r.times.tasks_s = Some(t0.elapsed().as_secs_f64());
     }

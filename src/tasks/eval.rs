@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
+use super::accuracy::{argmax, Accuracy, ItemResult, Mode, SubjectScore, TaskReport};
 use super::item::Item;
 use super::kind::TaskKind;
 use super::llama_mode::{self, LlamaOptions};
 use super::load::TaskSet;
 use super::sample::seeded_sample;
-use super::score::{argmax, Accuracy, ItemResult, Mode, SubjectScore, TaskReport};
 use super::shared::{self, Question, SharedOptions};
 use super::template::{encode_pair_cached, harness_request, Request};
 use crate::engine::Model;

@@ -38,6 +38,19 @@ impl fmt::Display for RowRef {
     }
 }
 
+/// A row that cannot be used, with where it is.
+#[derive(Debug, Clone)]
+pub struct RowError {
+    pub at: RowRef,
+    pub msg: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.at, self.msg)
+    }
+}
+
 /// The fields of a question, in the shape its source format has them. Templates (harness mode) and
 /// llama.cpp's algorithms (llama.cpp mode) turn them into token sequences.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! # fn f(model: &mpt_gguf::engine::Model) -> anyhow::Result<()> {
 //! let set = TaskSet::load("arc-easy=data/arc_easy_validation.jsonl", &LoadOptions::default())?;
 //! let report = evaluate(model, &set, &EvalOptions { limit: Some(100), ..Default::default() }, &mut |_, _| {})?;
-//! let score: mpt_gguf::results::TaskScore = report.score();
+//! let score = mpt_gguf::results::TaskScore::from(&report);
 //! # Ok(()) }
 //! ```
 //! Two scoring modes: the lm-evaluation-harness way (`Mode::Harness`: its prompt templates, its
@@ -15,6 +15,7 @@
 //! and llama-perplexity's own algorithms (`Mode::LlamaCpp`) for HellaSwag, WinoGrande and its
 //! binary multiple-choice files.
 
+mod accuracy;
 mod eval;
 pub mod formats;
 mod item;
@@ -24,17 +25,16 @@ mod load;
 pub mod render;
 mod rows;
 pub mod sample;
-mod score;
 pub mod shared;
 mod subjects;
 pub mod template;
 
+pub use accuracy::{argmax, Accuracy, ItemResult, Mode, SubjectScore, TaskReport};
 pub use eval::{evaluate, EvalOptions};
 pub use formats::Format;
-pub use item::{Item, ItemBody, RowRef};
+pub use item::{Item, ItemBody, RowError, RowRef};
 pub use kind::{default_data_dir, TaskKind};
 pub use load::{parse_spec, LoadOptions, TaskSet};
-pub use score::{argmax, Accuracy, ItemResult, Mode, SubjectScore, TaskReport};
 pub use subjects::{subject_words, MMLU_SUBJECTS};
 
 /// Loads several specs (`--tasks arc-easy,mmlu=PATH`), each once.

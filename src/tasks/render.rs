@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::score::{Accuracy, TaskReport};
+use super::accuracy::{Accuracy, TaskReport};
 
 fn pct(a: &Accuracy) -> String {
     format!("{:6.2} ± {:5.2}", 100.0 * a.value, 100.0 * a.stderr)

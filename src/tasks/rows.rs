@@ -2,8 +2,7 @@
 
 use serde_json::Value;
 
-use super::formats::RowError;
-use super::item::{Item, ItemBody, RowRef};
+use super::item::{Item, ItemBody, RowError, RowRef};
 use super::kind::TaskKind;
 
 type RowResult = std::result::Result<Item, RowError>;

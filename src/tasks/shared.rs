@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use rayon::prelude::*;
 
 use crate::engine::{Batch, Context, ContextOptions, Model, Token};
-use crate::measure::logits::LogSumExp;
+use crate::logits::LogSumExp;
 
 /// One question: per choice, the context tokens (with BOS) and the continuation tokens.
 #[derive(Debug, Clone)]
@@ -153,8 +153,8 @@ pub fn loglikelihoods(
             q1 += 1;
         }
         ctx.clear_memory();
-        // Even pieces: llama.cpp's CPU attention switches kernels below 64 tokens a batch (log-
-        // probabilities move by ~1e-3), so no piece is left small when the round is not.
+        // Even pieces: llama.cpp's CPU attention switches kernels below 64 tokens a batch (which
+        // moves log-probabilities), so no piece is left small when the round is not.
         let pieces = entries.len().div_ceil(n_batch as usize).max(1);
         for chunk in entries.chunks(entries.len().div_ceil(pieces).max(1)) {
             batch.clear();

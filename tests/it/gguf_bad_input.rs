@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::support::gguf::{minimal, Raw};
+use mpt_gguf::engine::open_gguf;
 use mpt_gguf::gguf::GgufFile;
 
 /// Writes `raw` as `<name>.gguf` in a fresh folder and returns the error `open` gives for it.
@@ -11,7 +12,7 @@ fn open_err(name: &str, raw: &Raw) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join(format!("{name}.gguf"));
     std::fs::write(&path, &raw.0).unwrap();
-    let msg = match GgufFile::open(&path) {
+    let msg = match open_gguf(&path) {
         Ok(_) => panic!("{name}: a malformed file was accepted"),
         Err(e) => e.to_string(),
     };
@@ -460,10 +461,10 @@ fn bad_tensor_extents() {
 #[test]
 fn not_a_file() {
     let dir = tempfile::tempdir().unwrap();
-    let msg = GgufFile::open(dir.path()).err().unwrap().to_string();
+    let msg = open_gguf(dir.path()).err().unwrap().to_string();
     assert!(msg.contains("not a regular file"), "{msg}");
     let missing = dir.path().join("missing.gguf");
-    let msg = GgufFile::open(&missing).err().unwrap().to_string();
+    let msg = open_gguf(&missing).err().unwrap().to_string();
     assert!(
         msg.starts_with(&missing.display().to_string()) && msg.contains("cannot read"),
         "{msg}"

@@ -4,12 +4,13 @@
 use crate::support;
 use crate::support::mpt;
 
+use mpt_gguf::engine::open_gguf;
 use mpt_gguf::gguf::{writer, GgmlType, GgufFile, Summary};
 
 #[test]
 fn write_back_is_byte_identical() {
     let src = support::model_q4_1();
-    let file = GgufFile::open(&src).unwrap();
+    let file = open_gguf(&src).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("copy.gguf");
     let written = writer::write_back(&file, &out).unwrap();
@@ -23,7 +24,7 @@ fn write_back_is_byte_identical() {
 
 #[test]
 fn summary_matches_an_independent_count() {
-    let file = GgufFile::open(&support::model_q4_1()).unwrap();
+    let file = open_gguf(&support::model_q4_1()).unwrap();
     let s = Summary::of(&file);
     // Independent count: elements from the shapes, bytes from the offsets of consecutive tensors.
     let params: u64 = file

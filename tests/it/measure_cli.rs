@@ -7,6 +7,7 @@ use crate::support::mpt;
 use std::path::{Path, PathBuf};
 
 use crate::support::measure::{mpt_ok, path_str};
+use mpt_gguf::engine::open_gguf;
 use mpt_gguf::gguf::{GgufBuilder, GgufFile, Value};
 
 /// Runs mpt-gguf expecting failure; returns its one-line error.
@@ -31,7 +32,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 fn other_vocabulary_model() -> PathBuf {
     let src = support::model_q4_1();
     support::fixture("smollm2-q4_1-swapped-vocab.gguf", |out| {
-        let file = GgufFile::open(&src).unwrap();
+        let file = open_gguf(&src).unwrap();
         let mut b = GgufBuilder::from_file(&file);
         let Some(Value::Array(tokens)) = b.get("tokenizer.ggml.tokens") else {
             panic!("no token list");

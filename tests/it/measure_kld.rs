@@ -6,12 +6,12 @@ use crate::support::mpt;
 
 use crate::support::measure::{heavy, mpt_ok, path_str, quant, quant_with_imatrix, side_by_side};
 use mpt_gguf::engine::{Model, ModelOptions};
+use mpt_gguf::logits::LogSumExp;
 use mpt_gguf::measure::chunks::{ChunkPlan, ChunkRunner};
 use mpt_gguf::measure::compare_full;
 use mpt_gguf::measure::kld::KldAccumulator;
 use mpt_gguf::measure::kld_base::{DEFAULT_TAIL_SAMPLES, DEFAULT_TOP_K};
 use mpt_gguf::measure::kld_record::{sample_offset, BaseRecord};
-use mpt_gguf::measure::logits::LogSumExp;
 use mpt_gguf::measure::text;
 
 /// The proof behind the compact base's design: on the same logits, its mean KLD is within 1% of the

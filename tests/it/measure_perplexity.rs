@@ -87,7 +87,7 @@ fn q4_k_m_perplexity_equals_llama_perplexity() {
 fn bos_model() -> std::path::PathBuf {
     let src = support::model_q4_1();
     support::fixture("smollm2-q4_1-add-bos.gguf", |out| {
-        let file = mpt_gguf::gguf::GgufFile::open(&src).unwrap();
+        let file = mpt_gguf::engine::open_gguf(&src).unwrap();
         let mut b = mpt_gguf::gguf::GgufBuilder::from_file(&file);
         b.set("tokenizer.ggml.add_bos_token", true);
         b.write(out).unwrap();

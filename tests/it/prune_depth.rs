@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::support::mpt;
 use crate::support::prune::{eval_excerpt, floats, mean_nll};
+use mpt_gguf::engine::open_gguf;
 use mpt_gguf::engine::{
     Batch, Context, ContextOptions, Model, ModelOptions, NamedTensor, TensorObserver,
 };
@@ -51,8 +52,8 @@ fn removed_blocks_are_gone_renumbered_and_the_model_runs() {
     );
     assert_eq!(report.metadata_changed, ["llama.block_count"]);
 
-    let src = GgufFile::open(&input).unwrap();
-    let dst = GgufFile::open(&out).unwrap();
+    let src = open_gguf(&input).unwrap();
+    let dst = open_gguf(&out).unwrap();
     assert_eq!(dst.arch_u64("block_count"), Some(22));
     assert_eq!(dst.tensors().len(), 200);
     assert_eq!(report.file_size_after, dst.file_size());
@@ -135,7 +136,7 @@ fn inspect_shows_the_pruned_file() {
 #[test]
 fn per_layer_arrays_follow_the_removed_blocks() {
     let input = support::model_f16();
-    let src = GgufFile::open(&input).unwrap();
+    let src = open_gguf(&input).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let arrays = dir.path().join("per-layer.gguf");
     let mut b = GgufBuilder::from_file(&src);
@@ -162,7 +163,7 @@ fn per_layer_arrays_follow_the_removed_blocks() {
             "llama.attention.head_count_kv"
         ]
     );
-    let dst = GgufFile::open(&out).unwrap();
+    let dst = open_gguf(&out).unwrap();
     assert_eq!(
         dst.get("llama.attention.head_count"),
         Some(&Value::from(vec![heads; 28]))
@@ -199,7 +200,7 @@ impl TensorObserver for Capture {
 #[test]
 fn tapped_hidden_states_match_a_hand_computation() {
     let path = support::model_f16();
-    let file = GgufFile::open(&path).unwrap();
+    let file = open_gguf(&path).unwrap();
     let embd_t = file.tensor("token_embd.weight").unwrap();
     let emb = floats(&file, embd_t);
     let norm_w = floats(&file, file.tensor("output_norm.weight").unwrap());
@@ -327,7 +328,7 @@ fn block_influence_scores_every_block_and_drop_removes_the_lowest() {
         );
     }
     assert_eq!(
-        GgufFile::open(&out).unwrap().arch_u64("block_count"),
+        open_gguf(&out).unwrap().arch_u64("block_count"),
         Some(27)
     );
 }

@@ -6,6 +6,7 @@ use crate::support;
 use std::path::Path;
 
 use crate::support::prune::{block_matrices, eval_excerpt, floats, mean_nll};
+use mpt_gguf::engine::open_gguf;
 use mpt_gguf::gguf::GgufFile;
 use mpt_gguf::prune::{
     prune_file, NmPattern, PruneMethod, PruneOptions, PruneReport, PruneSpec, SparsitySpec,
@@ -24,8 +25,8 @@ fn sparsify(input: &Path, out: &Path, sp: SparsitySpec) -> PruneReport {
 type RowCheck<'a> = &'a mut dyn FnMut(&str, &[f32], &[f32]);
 
 fn for_each_pruned_row(input: &Path, out: &Path, check: RowCheck<'_>) {
-    let src = GgufFile::open(input).unwrap();
-    let dst = GgufFile::open(out).unwrap();
+    let src = open_gguf(input).unwrap();
+    let dst = open_gguf(out).unwrap();
     let targets: Vec<String> = block_matrices(&src)
         .iter()
         .map(|t| t.name.clone())
@@ -166,10 +167,10 @@ fn wanda_zeroes_what_a_hand_computation_picks() {
         SparsitySpec::unstructured(0.5, PruneMethod::Magnitude),
     );
 
-    let im = GgufFile::open(&imatrix).unwrap();
-    let src = GgufFile::open(&input).unwrap();
-    let dst = GgufFile::open(&out).unwrap();
-    let mag = GgufFile::open(&mag_out).unwrap();
+    let im = open_gguf(&imatrix).unwrap();
+    let src = open_gguf(&input).unwrap();
+    let dst = open_gguf(&out).unwrap();
+    let mag = open_gguf(&mag_out).unwrap();
     for (name, row) in [
         ("blk.3.ffn_down.weight", 17usize),
         ("blk.11.attn_q.weight", 200),

@@ -3,7 +3,7 @@
 
 use crate::support;
 
-use mpt_gguf::gguf::GgufFile;
+use mpt_gguf::engine::open_gguf;
 use mpt_gguf::quant::types::QUANT_TYPES;
 
 #[test]
@@ -73,8 +73,7 @@ fn every_type_quantizes_the_baseline() {
             ));
             continue;
         }
-        let file =
-            GgufFile::open(&out).unwrap_or_else(|e| panic!("{}: unreadable output: {e}", t.name));
+        let file = open_gguf(&out).unwrap_or_else(|e| panic!("{}: unreadable output: {e}", t.name));
         let bpw = mpt_gguf::gguf::summary::Summary::of(&file).bits_per_weight;
         // Measured bits per weight sit near the type's own (embedding and fallback types shift them).
         assert!(bpw > 1.0 && bpw < 33.0, "{}: {bpw} bpw", t.name);

@@ -173,7 +173,11 @@ fn sparsity_transitions_are_recovered_per_method() {
     let sparsity: Vec<&PhaseFit> = fits.iter().filter(|f| f.axis == Axis::Sparsity).collect();
     assert_eq!(sparsity.len(), 8, "2 methods × 4 quantization types");
     for f in sparsity {
-        let p0 = if f.subject.starts_with("wanda") {
+        let p0 = if f
+            .subject
+            .pruning()
+            .is_some_and(|(method, _)| method == "wanda")
+        {
             fx::P0_WANDA
         } else {
             fx::P0_MAGNITUDE
@@ -207,7 +211,7 @@ fn sparsity_transitions_are_recovered_per_method() {
     let fits = fit_all(std::slice::from_ref(&odd), &ReportOptions::default());
     let f = fits
         .iter()
-        .find(|f| f.subject == "wanda pruning at F16")
+        .find(|f| f.subject.pruning() == Some(("wanda", "F16")))
         .unwrap();
     let cell = f.points.iter().find(|p| p.rung == "F16+wanda0.2").unwrap();
     assert!(cell.beaten_by.is_some(), "{:?}", f.notes);

@@ -6,6 +6,7 @@ use crate::support;
 
 use crate::support::tasks::*;
 use mpt_gguf::engine::{Batch, Context, ContextOptions, Model, ModelOptions, Token};
+use mpt_gguf::results::TaskScore;
 use mpt_gguf::tasks::template::harness_request;
 use mpt_gguf::tasks::{evaluate, EvalOptions, Item, TaskSet};
 
@@ -242,7 +243,7 @@ fn shared_prefix_loglikelihoods_equal_a_hand_computation() {
                 assert_eq!(got.pred_norm, Some(best(&per_char)));
             }
         }
-        let score = report.score();
+        let score = TaskScore::from(&report);
         let correct = report.items.iter().filter(|r| r.pred == r.gold).count() as f64;
         assert_eq!((score.task.as_str(), score.n), (task, s.items.len() as u64));
         assert!((score.acc - correct / report.n as f64).abs() < 1e-12);

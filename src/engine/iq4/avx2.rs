@@ -3,7 +3,7 @@
 
 use std::arch::x86_64::*;
 
-use super::block::{BLOCK, LEVELS, NEXT};
+use super::format::{BLOCK, LEVELS, NEXT};
 
 /// [`super::block::try_sums`]: lane `t` is try `t`, over the block's values in order.
 #[target_feature(enable = "avx2")]

@@ -2,12 +2,11 @@
 //! bytes without their branches.
 //!
 //! Both fit each block of 32 values with 16 candidate scales, and for each scale find every
-//! value's nearest level with a binary search whose branches the CPU cannot predict: IQ4_XS and
-//! IQ4_NL quantization took 9-10 s for SmolLM2-135M, and IQ4_NL is also what llama.cpp falls
-//! back to for IQ1..IQ3 tensors whose rows are not a multiple of 256 (150 of SmolLM2's 272
-//! tensors under IQ1_M, three quarters of that quantization's time). Here the 16 scales run side
-//! by side and each value's neighbouring levels come from comparing it with all 16 levels, then
-//! the C code's own comparison between the two ([`block`], [`avx2`]).
+//! value's nearest level with a binary search whose branches the CPU cannot predict, which makes
+//! them slow. IQ4_NL is also what llama.cpp falls back to for IQ1..IQ3 tensors whose rows are not
+//! a multiple of 256, so it runs inside those quantizations too. Here the 16 scales run side by
+//! side and each value's neighbouring levels come from comparing it with all 16 levels, then the
+//! C code's own comparison between the two ([`block`], [`avx2`]).
 //!
 //! How it is bound: the executable is linked with `--wrap` for both functions (build.rs), so
 //! ggml's calls in `ggml_quantize_chunk` land in the `__wrap_` functions here, and the
@@ -22,11 +21,12 @@
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod block;
+mod format;
 
 use std::ffi::c_void;
 use std::sync::OnceLock;
 
-use block::{BLOCK, SUPER};
+use format::{BLOCK, SUPER};
 
 type QuantizeFn = unsafe extern "C" fn(*const f32, *mut c_void, i64, i64, *const f32) -> usize;
 
@@ -206,7 +206,7 @@ fn test_rows(rows: usize, n: usize) -> (Vec<f32>, Vec<f32>) {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::block::{NL_BYTES, XS_BYTES};
+    use super::format::{NL_BYTES, XS_BYTES};
     use super::*;
 
     /// Calls of the `__wrap_` functions, from any test.

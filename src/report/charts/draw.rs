@@ -3,20 +3,18 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Context as _, Result};
-use std::ops::Range;
+use anyhow::{Context as _, Result};
 
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::spec::{Axis, Body, Figure, Line, Mark, Marker, Panel, Rgb, Scale, Swatch, GREY};
+use super::heat;
+use super::primitives::{err, rgb, wrap, Ticked, FONT, LEGEND_WRAP};
+use super::spec::{Body, Figure, Line, Mark, Marker, Panel, Scale, Swatch, GREY};
 
-pub(super) const FONT: &str = "sans-serif";
+/// Width of the legend column, in pixels.
 const LEGEND_W: u32 = 270;
-/// Characters per legend line before wrapping.
-pub(super) const LEGEND_WRAP: usize = 32;
 
 pub fn write_png(fig: &Figure, path: &Path) -> Result<()> {
     let (w, h) = fig.size;
@@ -45,14 +43,6 @@ pub fn write_svg(fig: &Figure, path: &Path) -> Result<()> {
         root.present().map_err(err)?;
     }
     crate::util::write_atomic(path, svg.as_bytes())
-}
-
-pub(super) fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow!("{e}")
-}
-
-pub(super) fn rgb(c: Rgb) -> RGBColor {
-    RGBColor(c.0, c.1, c.2)
 }
 
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<()> {
@@ -94,56 +84,11 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
             }
         }
         Body::Heatmap(hm) => {
-            super::heat::draw_heatmap(&main, hm)?;
-            super::heat::draw_colorbar(&legend, hm)?;
+            heat::draw_heatmap(&main, hm)?;
+            heat::draw_colorbar(&legend, hm)?;
         }
     }
     Ok(())
-}
-
-/// A linear coordinate in drawing units (log10 for log axes) with exactly the ticks we chose.
-pub(super) struct Ticked {
-    lo: f64,
-    hi: f64,
-    ticks: Vec<f64>,
-}
-
-impl Ticked {
-    pub(super) fn of(axis: &Axis) -> Ticked {
-        let (lo, hi) = axis.range_t();
-        let ticks = if axis.categories.is_empty() {
-            axis.ticks.iter().map(|v| axis.t(*v)).collect()
-        } else {
-            axis.ticks.clone()
-        };
-        Ticked { lo, hi, ticks }
-    }
-}
-
-impl Ranged for Ticked {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
-        if self.hi == self.lo {
-            return (limit.0 + limit.1) / 2;
-        }
-        let f = ((v - self.lo) / (self.hi - self.lo)).clamp(-10.0, 10.0);
-        limit.0 + ((limit.1 - limit.0) as f64 * f).round() as i32
-    }
-
-    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
-        // Bold grid lines and labels at our ticks; no light lines.
-        if hint.weight().allow_light_points() {
-            Vec::new()
-        } else {
-            self.ticks.clone()
-        }
-    }
-
-    fn range(&self) -> Range<f64> {
-        self.lo..self.hi
-    }
 }
 
 fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> Result<()> {
@@ -361,22 +306,6 @@ fn legend_entries(panels: &[Panel]) -> Vec<(String, Swatch)> {
     out
 }
 
-pub(super) fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = vec![String::new()];
-    for word in text.split(' ') {
-        let cur = lines.last_mut().unwrap();
-        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
-            lines.push(word.to_string());
-        } else {
-            if !cur.is_empty() {
-                cur.push(' ');
-            }
-            cur.push_str(word);
-        }
-    }
-    lines
-}
-
 fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     entries: &[(String, Swatch)],
@@ -459,17 +388,4 @@ fn draw_marker_px<DB: DrawingBackend>(
         Marker::None => Ok(()),
     }
     .map_err(err)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn legend_text_wraps_on_words() {
-        assert_eq!(
-            wrap("fitted b0 of SmolLM2-135M (95% CI)", 20),
-            vec!["fitted b0 of", "SmolLM2-135M (95%", "CI)"]
-        );
-    }
 }

@@ -7,8 +7,8 @@ use crate::results::RungResult;
 
 use super::super::data;
 use super::super::table5::{pick_for_width, Table5};
+use super::context::{fit_marks, Ctx};
 use super::spec::{color, Axis, Body, Figure, Line, Mark, Panel, Pt, Series, GREY, MARKERS};
-use super::{fit_marks, Ctx};
 
 const PANEL_H: u32 = 300;
 

@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::draw::{err, rgb, wrap, Ticked, FONT, LEGEND_WRAP};
+use super::primitives::{err, rgb, wrap, Ticked, FONT, LEGEND_WRAP};
 use super::spec::{Heatmap, Rgb};
 
 /// Green (good) through yellow to red (bad) for t in [0, 1].

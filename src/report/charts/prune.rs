@@ -6,10 +6,10 @@ use crate::results::RungResult;
 use super::super::data;
 use super::super::fit::{Axis as FitAxis, PhaseFit};
 use super::super::format;
+use super::context::{fit_marks, slug, Ctx};
 use super::spec::{
     color, Axis, Body, Figure, Heatmap, Line, Mark, Panel, Pt, Series, Swatch, GREY, MARKERS,
 };
-use super::{fit_marks, slug, Ctx};
 
 pub(crate) fn prune_figures(ctx: &Ctx, skipped: &mut Vec<String>) -> Vec<Figure> {
     let any = ctx
@@ -43,21 +43,29 @@ fn ppl_err(r: &RungResult) -> Option<(f64, Option<(f64, f64)>)> {
 /// One panel per pruning method, one line per model and quantization type; each line's fitted
 /// transition and safe zone in its own colour, with one generic legend key for those marks.
 fn ppl_vs_sparsity(ctx: &Ctx) -> Option<Figure> {
-    let fits: Vec<(usize, &PhaseFit)> = ctx
+    // (model, fit, pruning method, quantization type) of every sparsity fit.
+    let fits: Vec<(usize, &PhaseFit, &str, &str)> = ctx
         .fits
         .iter()
         .filter(|f| f.axis == FitAxis::Sparsity)
-        .filter_map(|f| Some((ctx.names.iter().position(|n| *n == f.model)?, f)))
+        .filter_map(|f| {
+            let (method, quant) = f.subject.pruning()?;
+            Some((
+                ctx.names.iter().position(|n| *n == f.model)?,
+                f,
+                method,
+                quant,
+            ))
+        })
         .collect();
     let mut methods: Vec<&str> = Vec::new();
     let mut groups: Vec<(usize, &str)> = Vec::new();
-    for (m, f) in &fits {
-        let (method, quant) = split_subject(&f.subject);
+    for &(m, _, method, quant) in &fits {
         if !methods.contains(&method) {
             methods.push(method);
         }
-        if !groups.contains(&(*m, quant)) {
-            groups.push((*m, quant));
+        if !groups.contains(&(m, quant)) {
+            groups.push((m, quant));
         }
     }
     let mut panels = Vec::new();
@@ -65,12 +73,7 @@ fn ppl_vs_sparsity(ctx: &Ctx) -> Option<Figure> {
     for method in &methods {
         let mut series = Vec::new();
         let (mut ys, mut bands, mut lines) = (Vec::new(), Vec::new(), Vec::new());
-        for (m, fit) in fits
-            .iter()
-            .filter(|(_, f)| split_subject(&f.subject).0 == *method)
-        {
-            let m = *m;
-            let quant = split_subject(&fit.subject).1;
+        for &(m, fit, _, quant) in fits.iter().filter(|f| f.2 == *method) {
             let k = groups.iter().position(|g| *g == (m, quant)).unwrap_or(0);
             let rows = data::all_rows(&ctx.results[m]);
             // Cells the fit left out are rings off the line.
@@ -195,11 +198,6 @@ fn ppl_vs_sparsity(ctx: &Ctx) -> Option<Figure> {
         size: (1200, 120 + 460 * n),
         body: Body::Panels(panels),
     })
-}
-
-/// `wanda pruning at Q4_K_M` → (`wanda`, `Q4_K_M`).
-fn split_subject(s: &str) -> (&str, &str) {
-    s.split_once(" pruning at ").unwrap_or((s, ""))
 }
 
 fn ppl_vs_effective_bpw(ctx: &Ctx) -> Option<Figure> {

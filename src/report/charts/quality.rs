@@ -4,8 +4,10 @@
 use crate::results::RungResult;
 
 use super::super::data;
+use super::super::format::GB;
+use super::super::task_names::task_label;
+use super::context::{Ctx, THRESHOLD_BITS};
 use super::spec::{color, Axis, Body, Figure, Line, Marker, Panel, Pt, Series, MARKERS};
-use super::Ctx;
 
 const SIZE: (u32, u32) = (1200, 720);
 
@@ -198,7 +200,7 @@ pub(crate) fn ppl_vs_bpw(ctx: &Ctx) -> Option<Figure> {
 }
 
 pub(crate) fn ppl_vs_size(ctx: &Ctx) -> Option<Figure> {
-    let gb = |r: &RungResult| r.size_bytes.map(|b| b as f64 / data::GB);
+    let gb = |r: &RungResult| r.size_bytes.map(|b| b as f64 / GB);
     let (mut series, xs, ys) = collect(ctx, "PPL ± error", &gb, &ppl_point);
     if series.is_empty() {
         return None;
@@ -209,7 +211,7 @@ pub(crate) fn ppl_vs_size(ctx: &Ctx) -> Option<Figure> {
         .map(|m| {
             let mut a: Vec<(f64, f64)> = ladder(ctx, m)
                 .iter()
-                .filter_map(|r| Some((data::bits(r)?, r.size_bytes? as f64 / data::GB)))
+                .filter_map(|r| Some((data::bits(r)?, r.size_bytes? as f64 / GB)))
                 .collect();
             a.sort_by(|u, v| u.0.total_cmp(&v.0));
             a.dedup_by(|u, v| u.0 == v.0);
@@ -220,7 +222,7 @@ pub(crate) fn ppl_vs_size(ctx: &Ctx) -> Option<Figure> {
     series.extend(fit_curves(ctx, &to_gb));
     let mut x = Axis::log("file size (GB, log scale)", &xs);
     if let Some(t) = (0..ctx.results.len())
-        .filter_map(|m| to_gb(m, super::THRESHOLD_BITS))
+        .filter_map(|m| to_gb(m, THRESHOLD_BITS))
         .reduce(f64::min)
     {
         x = Axis::log(
@@ -358,7 +360,7 @@ pub(crate) fn accuracy_vs_bits(ctx: &Ctx) -> Option<Figure> {
                 ys.extend([p.y, p.err.unwrap().0, p.err.unwrap().1]);
             }
             series.push(Series {
-                label: ctx.label(m, &format!("{} accuracy ± se", data::task_label(task))),
+                label: ctx.label(m, &format!("{} accuracy ± se", task_label(task))),
                 color: color(k),
                 marker: MARKERS[m % MARKERS.len()],
                 line: Line::Solid,

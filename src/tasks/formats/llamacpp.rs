@@ -7,8 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _, Result};
 
 use super::records::read_text;
-use super::RowError;
-use crate::tasks::item::{Item, ItemBody, RowRef};
+use crate::tasks::item::{Item, ItemBody, RowError, RowRef};
 
 type Rows = Vec<std::result::Result<Item, RowError>>;
 

@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 
-use super::RowError;
-use crate::tasks::item::{Item, ItemBody, RowRef};
+use crate::tasks::item::{Item, ItemBody, RowError, RowRef};
 
 /// The subject a hendrycks file name stands for: `high_school_physics_test.csv` → `high_school_physics`.
 pub fn subject_of(path: &Path) -> String {

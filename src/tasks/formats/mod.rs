@@ -15,7 +15,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use super::item::{Item, RowRef};
+use super::item::{Item, RowError, RowRef};
 
 pub use folder::{split_of, SPLITS};
 pub use records::record_to_json;
@@ -79,19 +79,6 @@ impl fmt::Display for Format {
 /// What detection tries, in order, for the "matches no format" message.
 const TRIED: &str = "Parquet, Arrow IPC file, Arrow IPC stream, llama.cpp multiple-choice binary, \
 JSON lines, JSON array, llama.cpp HellaSwag text, llama.cpp WinoGrande CSV, MMLU CSV";
-
-/// A row that cannot be used, with where it is.
-#[derive(Debug, Clone)]
-pub struct RowError {
-    pub at: RowRef,
-    pub msg: String,
-}
-
-impl fmt::Display for RowError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.at, self.msg)
-    }
-}
 
 /// Rows of one file: Hugging Face records, or items already shaped by a task-specific format.
 pub enum Rows {

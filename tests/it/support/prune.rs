@@ -6,7 +6,7 @@ use std::path::Path;
 use half::f16;
 use mpt_gguf::engine::{Batch, Context, ContextOptions, Model, ModelOptions};
 use mpt_gguf::gguf::{GgmlType, GgufFile, TensorInfo};
-use mpt_gguf::measure::logits::nll_and_prob;
+use mpt_gguf::logits::nll_and_prob;
 
 /// The weights of an F16 or F32 tensor as f32, decoded here (not by the code under test).
 pub fn floats(file: &GgufFile, t: &TensorInfo) -> Vec<f32> {

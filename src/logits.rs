@@ -1,5 +1,7 @@
 //! Log-softmax over one row of logits, computed the way llama-perplexity does (f32 logits,
-//! f64 sum of f32 exponentials) so that numbers agree to the printed digits.
+//! f64 sum of f32 exponentials) so that numbers agree to the printed digits. Plain arithmetic on
+//! rows, used by every stage that reads logits: the imatrix's calibration (`quant`), perplexity and
+//! KL-divergence (`measure`) and the tasks.
 
 /// Max logit, the first token holding it, and log of Σ exp(l − max): enough to get any token's
 /// log-probability and the most likely token.
@@ -61,9 +63,10 @@ fn sum_of_terms(logits: &[f32], max: f32) -> f64 {
 }
 
 /// e^x in f32 for the terms of a softmax (x = logit − max ≤ 0), within one ulp of libm's `expf`
-/// (llama.cpp's), branch-free so a loop over a row vectorizes: a vocabulary-wide sum per scored
-/// token was a fifth of a rung's perplexity pass with a call to `expf` per logit. Below −87 it
-/// returns e^−87 (2^−125.5, nothing next to the max's term of 1); NaN stays NaN.
+/// (llama.cpp's), branch-free so a loop over a row vectorizes: a perplexity pass sums over the
+/// whole vocabulary for every scored token, and a call to `expf` per logit would keep that loop
+/// scalar. Below −87 it returns e^−87 (2^−125.5, nothing next to the max's term of 1); NaN stays
+/// NaN.
 #[inline(always)]
 pub fn exp_term(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to the nearest integer

@@ -1,20 +1,19 @@
-//! How each kind of run scores a chunk's logits: plain NLL, NLL while capturing a base, or NLL and
-//! KL-divergence against a compact base, llama.cpp's logits file or a base model run alongside.
-
-use std::borrow::Cow;
+//! How each kind of perplexity run scores a chunk's logits: plain NLL, NLL while capturing a base, or
+//! NLL and KL-divergence against a compact base, llama.cpp's logits file or a base model run
+//! alongside. [`super::perplexity`] picks the scorer for its [`super::perplexity::Eval`].
 
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 
-use super::chunks::{ChunkPlan, ChunkRunner};
+use super::chunks::ChunkRunner;
 use super::kld::TokenKld;
 use super::kld_base::{KldBase, RecordShape};
 use super::kld_record::BaseRecord;
 use super::llama_file::{self, LlamaLogitsReader, LlamaLogitsWriter};
-use super::logits::{kld_full, nll_and_prob, LogSumExp};
-use super::perplexity::{check_same_vocab, plan_stored, plan_text, Eval, PerplexityOptions};
-use crate::engine::{Model, Token};
+use crate::engine::Token;
+use crate::logits::{kld_full, nll_and_prob, LogSumExp};
 
+/// How a run scores its chunks, with what it writes or reads along the way.
 pub(super) enum Scorer<'a> {
     Plain,
     Capture {
@@ -24,109 +23,6 @@ pub(super) enum Scorer<'a> {
     Compact(&'a KldBase),
     Llama(LlamaLogitsReader, Vec<u16>),
     Full(ChunkRunner<'a>),
-}
-
-/// Everything a run needs before its first decode.
-pub(super) struct Setup<'a> {
-    pub tokens: Cow<'a, [Token]>,
-    pub plan: ChunkPlan,
-    pub scorer: Scorer<'a>,
-    /// What a KL-divergence run compares against, in words (`None`: no comparison).
-    pub against: Option<String>,
-}
-
-/// Checks `eval` against the model and options, and opens what it reads or writes.
-pub(super) fn setup<'a>(
-    model: &Model,
-    eval: Eval<'a>,
-    opts: &PerplexityOptions,
-) -> Result<Setup<'a>> {
-    let (tokens, plan, scorer, against): (Cow<[Token]>, ChunkPlan, Scorer, Option<String>) =
-        match eval {
-            Eval::Text { tokens, capture } => {
-                let plan = plan_text(tokens.len(), opts)?;
-                let used = &tokens[..plan.n_chunk * plan.n_ctx];
-                let (n_ctx, n_chunk) = (opts.n_ctx, plan.n_chunk as u32);
-                let base = capture.top_k.map(|k| {
-                    KldBase::new(model, used, n_ctx, n_chunk, k.max(1), capture.tail_samples)
-                });
-                let writer = match capture.llama_file {
-                    Some(p) => Some(LlamaLogitsWriter::create(
-                        p,
-                        n_ctx,
-                        model.n_vocab(),
-                        n_chunk,
-                        used,
-                    )?),
-                    None => None,
-                };
-                let scorer = if base.is_none() && writer.is_none() {
-                    Scorer::Plain
-                } else {
-                    Scorer::Capture {
-                        base: base.map(Box::new),
-                        writer,
-                    }
-                };
-                (Cow::Borrowed(tokens), plan, scorer, None)
-            }
-            Eval::AgainstBase(base) => {
-                base.check_model(model)?;
-                let m = &base.meta;
-                let what = format!("the KL-divergence base (of {})", m.model);
-                let plan = plan_stored(&what, m.n_ctx, m.n_chunk, opts)?;
-                let against = format!(
-                    "compact base of {} (top {} tokens, {} tail samples)",
-                    m.model, m.top_k, m.tail_samples
-                );
-                (
-                    Cow::Borrowed(base.tokens()),
-                    plan,
-                    Scorer::Compact(base),
-                    Some(against),
-                )
-            }
-            Eval::AgainstLlamaFile(path) => {
-                let mut reader = LlamaLogitsReader::open(path)?;
-                if reader.n_vocab != model.n_vocab() {
-                    bail!(
-                        "{}: vocabulary of {} tokens, but the llama.cpp logits file {} has {}; compare models of the same vocabulary",
-                        model.path().display(),
-                        model.n_vocab(),
-                        path.display(),
-                        reader.n_vocab
-                    );
-                }
-                let what = path.display().to_string();
-                let plan = plan_stored(&what, reader.n_ctx, reader.n_chunk, opts)?;
-                let tokens = Cow::Owned(std::mem::take(&mut reader.tokens));
-                let against = format!("llama.cpp logits file {}", path.display());
-                (
-                    tokens,
-                    plan,
-                    Scorer::Llama(reader, Vec::new()),
-                    Some(against),
-                )
-            }
-            Eval::AgainstModel { tokens, base } => {
-                check_same_vocab(model, base)?;
-                let plan = plan_text(tokens.len(), opts)?;
-                let runner = ChunkRunner::new(base, &plan, opts.n_threads)?;
-                let against = format!("{} (full vocabulary)", base.path().display());
-                (
-                    Cow::Borrowed(tokens),
-                    plan,
-                    Scorer::Full(runner),
-                    Some(against),
-                )
-            }
-        };
-    Ok(Setup {
-        tokens,
-        plan,
-        scorer,
-        against,
-    })
 }
 
 /// Scores rows without touching a scorer's state, so workers decoding side by side can score their

@@ -11,11 +11,12 @@ use serde::Serialize;
 
 use crate::results::RungResult;
 
-use super::data::{self, task_key, task_label};
+use super::data;
 use super::options::ReportOptions;
+use super::task_names::{task_key, task_label};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Scores {
+pub struct CompositeScores {
     /// Base file size over this file's size (2.0 = half the size).
     pub compression_ratio: Option<f64>,
     /// 1 − size / base size, as a fraction.
@@ -38,8 +39,12 @@ pub struct Scores {
 }
 
 /// Scores of `r` against `base` (the uncompressed model of the same sweep).
-pub fn score(r: &RungResult, base: Option<&RungResult>, opts: &ReportOptions) -> Scores {
-    let mut s = Scores {
+pub fn composite_scores(
+    r: &RungResult,
+    base: Option<&RungResult>,
+    opts: &ReportOptions,
+) -> CompositeScores {
+    let mut s = CompositeScores {
         effective_bpw: data::effective_bpw(r),
         ..Default::default()
     };
@@ -179,7 +184,7 @@ mod tests {
             ..Default::default()
         });
         r.tasks = vec![task("hellaswag", 0.5), task("arc-easy", 0.6)];
-        let s = score(&r, Some(&base()), &ReportOptions::default());
+        let s = composite_scores(&r, Some(&base()), &ReportOptions::default());
         assert_eq!(s.compression_ratio, Some(4.0));
         assert_eq!(s.size_reduction, Some(0.75));
         // 1 − 0.5·4.5/16 = 0.859375
@@ -218,7 +223,7 @@ mod tests {
         // No task shared with a base that has none: retention from perplexity, 10/12.5.
         let mut b = base();
         b.tasks.clear();
-        let s = score(&r, Some(&b), &opts);
+        let s = composite_scores(&r, Some(&b), &opts);
         assert_eq!(s.retention_basis, Some("ppl"));
         assert!((s.retention.unwrap() - 0.8).abs() < 1e-12);
         // 1 − 8.5/16 = 0.46875
@@ -234,7 +239,7 @@ mod tests {
         assert_eq!(notes.len(), 5);
         // The base itself: rate 0, no retention per compression.
         let b = base();
-        let s = score(&b, Some(&b), &ReportOptions::default());
+        let s = composite_scores(&b, Some(&b), &ReportOptions::default());
         assert_eq!(s.theoretical_rate, Some(0.0));
         assert_eq!(s.retention, Some(1.0));
         assert_eq!(s.retention_per_compression, None);

@@ -1,9 +1,7 @@
 //! What an evaluation produced: accuracy with its standard error, per item and (MMLU) per subject,
-//! and how fast. Plain serde data; `TaskScore` is what a sweep keeps per rung.
+//! and how fast. Plain serde data; a sweep keeps `results::TaskScore` of it per rung.
 
 use serde::{Deserialize, Serialize};
-
-use crate::results::TaskScore;
 
 /// How items are scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -115,26 +113,6 @@ pub struct TaskReport {
     pub seconds: f64,
     pub items_per_s: f64,
     pub items: Vec<ItemResult>,
-}
-
-impl TaskReport {
-    /// What the sweep stores for a rung.
-    pub fn score(&self) -> TaskScore {
-        TaskScore {
-            task: self.task.clone(),
-            n: self.n as u64,
-            acc: self.acc.value,
-            acc_err: self.acc.stderr,
-            acc_norm: self.acc_norm.map(|a| a.value),
-            acc_norm_err: self.acc_norm.map(|a| a.stderr),
-        }
-    }
-}
-
-impl From<&TaskReport> for TaskScore {
-    fn from(r: &TaskReport) -> Self {
-        r.score()
-    }
 }
 
 /// numpy's `argmax`: the first of the highest values.

@@ -1,0 +1,112 @@
+//! llama.cpp's process-wide backend: initialised once, and what it reports about the machine (its
+//! CPU features, compute devices and backend registries).
+
+use std::ffi::CStr;
+
+use super::log;
+
+static BACKEND: std::sync::OnceLock<Option<llama_cpp_2::llama_backend::LlamaBackend>> =
+    std::sync::OnceLock::new();
+
+/// Initialises llama.cpp once per process (backends, log routing). Called by every entry point.
+pub fn init() {
+    BACKEND.get_or_init(|| {
+        log::install();
+        // Fails only if something else initialised llama.cpp already, which is just as good.
+        let backend = llama_cpp_2::llama_backend::LlamaBackend::init().ok();
+        log::install();
+        backend
+    });
+}
+
+/// llama.cpp's description of the CPU features and backends it runs with.
+pub fn system_info() -> String {
+    init();
+    // SAFETY: returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(llama_cpp_sys_2::llama_print_system_info()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Kind of a compute device llama.cpp can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Cpu,
+    Gpu,
+    IntegratedGpu,
+    Accelerator,
+    Other,
+}
+
+/// A compute device as llama.cpp's backend registry describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceInfo {
+    pub name: String,
+    pub description: String,
+    pub kind: DeviceKind,
+    pub memory_free: u64,
+    pub memory_total: u64,
+}
+
+fn c_string(p: *const std::os::raw::c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: non-null NUL-terminated strings owned by ggml's static registry.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+/// Every device llama.cpp found (what llama-bench reports as `cpu_info` / `gpu_info`).
+pub fn devices() -> Vec<DeviceInfo> {
+    init();
+    // SAFETY: indices below ggml_backend_dev_count name live devices of the static registry;
+    // memory queries write two usize values through valid pointers.
+    unsafe {
+        (0..llama_cpp_sys_2::ggml_backend_dev_count())
+            .filter_map(|i| {
+                let dev = llama_cpp_sys_2::ggml_backend_dev_get(i);
+                if dev.is_null() {
+                    return None;
+                }
+                let kind = match llama_cpp_sys_2::ggml_backend_dev_type(dev) {
+                    llama_cpp_sys_2::GGML_BACKEND_DEVICE_TYPE_CPU => DeviceKind::Cpu,
+                    llama_cpp_sys_2::GGML_BACKEND_DEVICE_TYPE_GPU => DeviceKind::Gpu,
+                    llama_cpp_sys_2::GGML_BACKEND_DEVICE_TYPE_IGPU => DeviceKind::IntegratedGpu,
+                    llama_cpp_sys_2::GGML_BACKEND_DEVICE_TYPE_ACCEL => DeviceKind::Accelerator,
+                    _ => DeviceKind::Other,
+                };
+                let (mut free, mut total) = (0usize, 0usize);
+                llama_cpp_sys_2::ggml_backend_dev_memory(dev, &mut free, &mut total);
+                Some(DeviceInfo {
+                    name: c_string(llama_cpp_sys_2::ggml_backend_dev_name(dev)),
+                    description: c_string(llama_cpp_sys_2::ggml_backend_dev_description(dev)),
+                    kind,
+                    memory_free: free as u64,
+                    memory_total: total as u64,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Names of the backend registries other than the CPU's, as llama-bench's `backends` field
+/// (`CPU` when there are none).
+pub fn backend_names() -> String {
+    init();
+    // SAFETY: indices below ggml_backend_reg_count name live registries with static names.
+    let names: Vec<String> = unsafe {
+        (0..llama_cpp_sys_2::ggml_backend_reg_count())
+            .map(|i| {
+                c_string(llama_cpp_sys_2::ggml_backend_reg_name(
+                    llama_cpp_sys_2::ggml_backend_reg_get(i),
+                ))
+            })
+            .filter(|n| n != "CPU")
+            .collect()
+    };
+    if names.is_empty() {
+        "CPU".into()
+    } else {
+        names.join(",")
+    }
+}
