@@ -44,6 +44,7 @@ pub fn ggml_type_layout(type_id: u32) -> Option<(u64, u64, String)> {
 }
 
 mod context;
+mod eval_callback;
 #[cfg(wrap_iq4)]
 mod iq4;
 pub mod log;
