@@ -407,13 +407,13 @@ fn achieved_pruning(r: &Rung, source: &PrunedSource) -> PruneInfo {
     info
 }
 
-/// Errors that stop the sweep (Ctrl-C, a full disk) rather than fail one rung.
+/// Errors that stop the sweep (Ctrl-C, a full disk) rather than fail one rung. A full disk is
+/// known by the kind of an I/O error anywhere in the chain, not by what its message says.
 fn is_fatal(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<crate::util::Interrupted>().is_some()
             || c.downcast_ref::<std::io::Error>()
                 .is_some_and(crate::util::is_disk_full)
-            || c.to_string().contains("No space left on device")
     })
 }
 
@@ -516,4 +516,31 @@ fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> 
     let mut m = Manifest::new(fp, inputs, plan, results);
     m.warning = warning;
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_stops_the_sweep_by_its_error_kind() {
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let e = anyhow::Error::new(full).context("model-Q8_0.gguf: write failed");
+        assert!(is_fatal(&e));
+        let quota = std::io::Error::from(std::io::ErrorKind::QuotaExceeded);
+        assert!(is_fatal(&anyhow::Error::new(quota)));
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert!(!is_fatal(&anyhow::Error::new(other).context("x")));
+        // Words alone are not the error: the rung fails, the sweep goes on.
+        assert!(!is_fatal(&anyhow::anyhow!("No space left on device")));
+    }
+
+    #[test]
+    fn ctrl_c_stops_the_sweep() {
+        let e = anyhow::Error::new(crate::util::Interrupted).context("quantizing");
+        assert!(is_fatal(&e));
+        assert!(!is_fatal(&anyhow::anyhow!(
+            "llama.cpp could not load the model"
+        )));
+    }
 }
