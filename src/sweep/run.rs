@@ -471,7 +471,24 @@ fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> 
             cfg.out_dir.display()
         );
     }
-    let settings = Settings {
+    let mut provenance = Provenance::current();
+    for (k, v) in &inputs {
+        if matches!(k.as_str(), "model" | "text" | "calibration" | "imatrix")
+            || k.starts_with("task file")
+        {
+            provenance.inputs.insert(k.clone(), v.clone());
+        }
+    }
+    let mut results = SweepResults::new(ModelInfo::default(), provenance, results_settings(cfg));
+    results.model.sha256 = inputs.first().map(|(_, v)| v.clone());
+    let mut m = Manifest::new(fp, inputs, plan, results);
+    m.warning = warning;
+    Ok(m)
+}
+
+/// The settings a sweep's results are measured with, as its results record them.
+fn results_settings(cfg: &SweepConfig) -> Settings {
+    Settings {
         text_file: Some(cfg.text.display().to_string()),
         n_ctx: cfg.n_ctx,
         n_chunks: cfg.n_chunks,
@@ -502,20 +519,7 @@ fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> 
         ]
         .into_iter()
         .collect(),
-    };
-    let mut provenance = Provenance::current();
-    for (k, v) in &inputs {
-        if matches!(k.as_str(), "model" | "text" | "calibration" | "imatrix")
-            || k.starts_with("task file")
-        {
-            provenance.inputs.insert(k.clone(), v.clone());
-        }
     }
-    let mut results = SweepResults::new(ModelInfo::default(), provenance, settings);
-    results.model.sha256 = inputs.first().map(|(_, v)| v.clone());
-    let mut m = Manifest::new(fp, inputs, plan, results);
-    m.warning = warning;
-    Ok(m)
 }
 
 #[cfg(test)]
