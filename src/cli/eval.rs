@@ -1,7 +1,6 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use mpt_gguf::engine::{Model, ModelOptions};
 use mpt_gguf::tasks::{self, evaluate, EvalOptions, LoadOptions, Mode, TaskReport};
@@ -140,11 +139,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
     };
     let mut reports: Vec<TaskReport> = Vec::new();
     for set in &sets {
-        let bar = ProgressBar::new(0).with_style(
-            ProgressStyle::with_template(
-                "{spinner} {prefix} [{bar:30}] {pos}/{len} items {elapsed} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        let bar = super::progress::bar(
+            "{spinner} {prefix} [{bar:30}] {pos}/{len} items {elapsed} eta {eta}",
         );
         bar.set_prefix(set.name());
         let report = evaluate(&model, set, &eopts, &mut |done, total| {

@@ -1,7 +1,6 @@
 use std::path::PathBuf;
 
-use anyhow::{bail, Context as _, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use anyhow::{bail, Result};
 
 use mpt_gguf::engine::{Model, ModelOptions};
 use mpt_gguf::quant::calibrate::{compute_imatrix, ImatrixOptions};
@@ -74,18 +73,7 @@ pub fn run(a: ImatrixArgs) -> Result<()> {
     let (Some(model_path), Some(text_path)) = (&model, &a.text) else {
         bail!("a model and -f TEXT are needed to compute an imatrix");
     };
-    let text = std::fs::read(text_path)
-        .with_context(|| format!("{}: cannot read", text_path.display()))?;
-    let text = String::from_utf8(text).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not UTF-8 text (byte {})",
-            text_path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    if text.trim().is_empty() {
-        bail!("{}: empty text", text_path.display());
-    }
+    let text = mpt_gguf::measure::text::read_text(text_path)?;
     mpt_gguf::util::install_interrupt_handler();
     let model = Model::load(
         model_path,
@@ -103,11 +91,8 @@ pub fn run(a: ImatrixArgs) -> Result<()> {
         process_output: a.process_output,
         compute_ppl: !a.no_ppl,
     };
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template(
-            "{spinner} imatrix [{bar:30}] {pos}/{len} chunks {elapsed} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = super::progress::bar(
+        "{spinner} imatrix [{bar:30}] {pos}/{len} chunks {elapsed} eta {eta} {msg}",
     );
     let dataset = text_path.display().to_string();
     let run = compute_imatrix(&model, &text, &dataset, &opts, &mut |done, total, ppl| {

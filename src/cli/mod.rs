@@ -9,6 +9,7 @@ mod imatrix;
 mod inspect;
 mod perplexity;
 mod plot;
+mod progress;
 mod prune;
 mod quantize;
 mod sweep;

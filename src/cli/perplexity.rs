@@ -2,7 +2,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use mpt_gguf::engine::{Model, ModelOptions};
 use mpt_gguf::measure::kld_base::DEFAULT_TAIL_SAMPLES;
@@ -157,11 +156,8 @@ pub fn run(a: PerplexityArgs) -> Result<()> {
         }
     };
 
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template(
-            "{spinner} perplexity [{bar:30}] {pos}/{len} chunks {elapsed} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = super::progress::bar(
+        "{spinner} perplexity [{bar:30}] {pos}/{len} chunks {elapsed} eta {eta} {msg}",
     );
     let run = perplexity(&model, eval, &opts, &mut |p: &ChunkProgress| {
         bar.set_length(p.total as u64);

@@ -1,7 +1,6 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use mpt_gguf::prune::{
     parse_layers, prune_file_with_progress, DepthSpec, NmPattern, PruneMethod, PruneOptions,
@@ -74,12 +73,8 @@ pub fn run(a: PruneArgs) -> Result<()> {
         n_threads: a.threads,
         n_gpu_layers: a.n_gpu_layers,
     };
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template(
-            "{spinner} block importance [{bar:30}] {pos}/{len} chunks {elapsed}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar =
+        super::progress::bar("{spinner} block importance [{bar:30}] {pos}/{len} chunks {elapsed}");
     let report = prune_file_with_progress(&a.input, &a.output, &spec, &opts, &mut |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);

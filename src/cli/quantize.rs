@@ -3,7 +3,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use mpt_gguf::quant::quantize::{quantize_file, QuantizeOptions};
 use mpt_gguf::quant::types;
@@ -176,12 +175,8 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         return Ok(());
     }
 
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template(
-            "{spinner} quantizing [{bar:30}] {pos}/{len} tensors {elapsed} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar =
+        super::progress::bar("{spinner} quantizing [{bar:30}] {pos}/{len} tensors {elapsed} {msg}");
     let b = bar.clone();
     let report = quantize_file(
         &input,

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 
 use mpt_gguf::sweep::{self, BenchSettings, ImatrixFor, SweepConfig, SweepEvent, SweepPlan};
 
@@ -202,16 +202,12 @@ struct Progress {
 impl Progress {
     fn new() -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let style = |t: &str| {
-            ProgressStyle::with_template(t).unwrap_or_else(|_| ProgressStyle::default_bar())
-        };
-        let rungs = multi.add(ProgressBar::new(0).with_style(style(
+        let rungs = multi.add(super::progress::bar(
             "rungs [{bar:30}] {pos}/{len} {elapsed_precise} ETA {eta} {msg}",
-        )));
-        let stage = multi.add(
-            ProgressBar::new(0)
-                .with_style(style("{spinner} {prefix} [{bar:30}] {pos}/{len} {msg}")),
-        );
+        ));
+        let stage = multi.add(super::progress::bar(
+            "{spinner} {prefix} [{bar:30}] {pos}/{len} {msg}",
+        ));
         stage.enable_steady_tick(Duration::from_millis(200));
         Self {
             multi,

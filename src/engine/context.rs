@@ -1,14 +1,14 @@
 //! An inference context: KV memory, batched decode, logits.
 
-use std::ffi::c_void;
 use std::ptr::NonNull;
 
 use anyhow::{bail, ensure, Result};
 use llama_cpp_sys_2 as sys;
 
+use super::eval_callback;
 use super::model::{Model, Token};
-use super::observe::{self, MatMulObserver, ObserverSlot};
-use super::tap::{self, TapSlot, TensorObserver};
+use super::observe::{MatMulObserver, ObserverSlot};
+use super::tap::{TapSlot, TensorObserver};
 
 #[derive(Debug, Clone)]
 pub struct ContextOptions {
@@ -112,11 +112,9 @@ impl<'m> Context<'m> {
             p.kv_unified = opts.kv_unified;
             p.no_perf = true;
             if let Some(slot) = slot.as_mut() {
-                p.cb_eval = Some(observe::eval_callback);
-                p.cb_eval_user_data = (slot.as_mut() as *mut ObserverSlot).cast::<c_void>();
+                eval_callback::install(&mut p, slot.as_mut());
             } else if let Some(tap) = tap.as_mut() {
-                p.cb_eval = Some(tap::tap_callback);
-                p.cb_eval_user_data = (tap.as_mut() as *mut TapSlot).cast::<c_void>();
+                eval_callback::install(&mut p, tap.as_mut());
             }
             sys::llama_init_from_model(model.raw(), p)
         };

@@ -8,6 +8,7 @@ pub mod build_info;
 mod ggml_types;
 
 mod context;
+mod eval_callback;
 #[cfg(wrap_iq4)]
 mod iq4;
 pub mod log;

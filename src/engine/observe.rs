@@ -1,9 +1,10 @@
 //! llama.cpp's eval callback, turned into a safe view of each matrix multiplication's inputs.
 
-use std::ffi::{c_void, CStr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ffi::CStr;
 
 use llama_cpp_sys_2 as sys;
+
+use super::eval_callback::{tensor_data, NodeHandler};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatMulOp {
@@ -88,87 +89,57 @@ impl ObserverSlot {
     }
 }
 
-/// A computed tensor's elements (f32 activations, i32 expert ids): read in place from host
-/// memory (the CPU case, where a copy per multiplication was a twentieth of an imatrix run), else
-/// copied into `out`.
-pub(super) unsafe fn tensor_data<T: Copy + Default>(
-    t: *const sys::ggml_tensor,
-    out: &mut Vec<T>,
-) -> &[T] {
-    // SAFETY (caller): t is a live tensor whose data is computed and stays untouched while the
-    // callback runs; host data is read only if aligned for T, else out is resized to hold it all.
-    unsafe {
-        let nbytes = sys::ggml_nbytes(t);
-        let size = std::mem::size_of::<T>();
-        let data = (*t).data;
-        let on_host = !(*t).buffer.is_null() && sys::ggml_backend_buffer_is_host((*t).buffer);
-        if on_host && !data.is_null() && data.align_offset(std::mem::align_of::<T>()) == 0 {
-            return std::slice::from_raw_parts(data.cast::<T>(), nbytes / size);
-        }
-        out.clear();
-        out.resize(nbytes.div_ceil(size), T::default());
-        sys::ggml_backend_tensor_get(t.cast_mut(), out.as_mut_ptr().cast(), 0, nbytes);
-        out
-    }
-}
-
-pub(crate) unsafe extern "C" fn eval_callback(
-    t: *mut sys::ggml_tensor,
-    ask: bool,
-    user: *mut c_void,
-) -> bool {
-    if t.is_null() || user.is_null() {
-        return false;
-    }
-    // SAFETY: llama.cpp passes the tensor being scheduled and our boxed slot as user data.
-    let result = catch_unwind(AssertUnwindSafe(|| unsafe {
-        let slot = &mut *(user as *mut ObserverSlot);
-        let t = &*t;
-        let op = match t.op {
-            sys::GGML_OP_MUL_MAT => MatMulOp::Dense,
-            sys::GGML_OP_MUL_MAT_ID => MatMulOp::Expert,
-            _ if ask => {
-                let name = CStr::from_ptr(t.name.as_ptr()).to_string_lossy();
-                slot.stopping = slot.observer.stop_after(&name);
-                return slot.stopping;
+impl NodeHandler for ObserverSlot {
+    unsafe fn node(&mut self, t: &sys::ggml_tensor, ask: bool) -> bool {
+        // SAFETY (caller): `t` and its sources are live nodes of the graph being computed.
+        unsafe {
+            let op = match t.op {
+                sys::GGML_OP_MUL_MAT => MatMulOp::Dense,
+                sys::GGML_OP_MUL_MAT_ID => MatMulOp::Expert,
+                _ if ask => {
+                    let name = CStr::from_ptr(t.name.as_ptr()).to_string_lossy();
+                    self.stopping = self.observer.stop_after(&name);
+                    return self.stopping;
+                }
+                // Only the node chosen to stop at is ever handed back computed.
+                _ => return !std::mem::take(&mut self.stopping),
+            };
+            let (src0, src1) = (t.src[0], t.src[1]);
+            if src0.is_null() || src1.is_null() {
+                return !ask;
             }
-            // Only the node chosen to stop at is ever handed back computed.
-            _ => return !std::mem::take(&mut slot.stopping),
-        };
-        let (src0, src1) = (t.src[0], t.src[1]);
-        if src0.is_null() || src1.is_null() {
-            return !ask;
+            let name = CStr::from_ptr((*src0).name.as_ptr()).to_string_lossy();
+            if ask {
+                return self.observer.wants(
+                    op,
+                    &name,
+                    (*src1).ne,
+                    (*src1).type_ == sys::GGML_TYPE_F32,
+                );
+            }
+            if (*src1).type_ != sys::GGML_TYPE_F32 {
+                return true;
+            }
+            let input = tensor_data(src1, &mut self.input);
+            let (mut ids, mut ids_ne, mut ids_nb): (&[i32], _, _) = (&[], [0i64; 4], [0usize; 4]);
+            if op == MatMulOp::Expert && !t.src[2].is_null() {
+                ids = tensor_data(t.src[2], &mut self.ids);
+                ids_ne = (*t.src[2]).ne;
+                ids_nb = (*t.src[2]).nb;
+            }
+            let mm = MatMul {
+                op,
+                weight_name: &name,
+                weight_ne: (*src0).ne,
+                input_ne: (*src1).ne,
+                input,
+                input_nb: (*src1).nb,
+                ids,
+                ids_ne,
+                ids_nb,
+            };
+            self.observer.observe(&mm);
+            true
         }
-        let name = CStr::from_ptr((*src0).name.as_ptr()).to_string_lossy();
-        if ask {
-            return slot
-                .observer
-                .wants(op, &name, (*src1).ne, (*src1).type_ == sys::GGML_TYPE_F32);
-        }
-        if (*src1).type_ != sys::GGML_TYPE_F32 {
-            return true;
-        }
-        let input = tensor_data(src1, &mut slot.input);
-        let (mut ids, mut ids_ne, mut ids_nb): (&[i32], _, _) = (&[], [0i64; 4], [0usize; 4]);
-        if op == MatMulOp::Expert && !t.src[2].is_null() {
-            ids = tensor_data(t.src[2], &mut slot.ids);
-            ids_ne = (*t.src[2]).ne;
-            ids_nb = (*t.src[2]).nb;
-        }
-        let mm = MatMul {
-            op,
-            weight_name: &name,
-            weight_ne: (*src0).ne,
-            input_ne: (*src1).ne,
-            input,
-            input_nb: (*src1).nb,
-            ids,
-            ids_ne,
-            ids_nb,
-        };
-        slot.observer.observe(&mm);
-        true
-    }));
-    // A panic must not unwind into C: stop the graph instead.
-    result.unwrap_or(false)
+    }
 }

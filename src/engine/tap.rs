@@ -4,10 +4,11 @@
 //! The graph names a node `NAME-IL` for layer `IL` (llama_context::graph_get_cb), e.g. `l_out-3` is
 //! the residual stream after block 3 and `embd` the token embeddings that enter block 0.
 
-use std::ffi::{c_void, CStr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ffi::CStr;
 
 use llama_cpp_sys_2 as sys;
+
+use super::eval_callback::{tensor_data, NodeHandler};
 
 /// One computed F32 node. Shapes use ggml's order: `ne[0]` is the row length (the embedding width),
 /// `ne[1]` the tokens.
@@ -68,35 +69,26 @@ impl TapSlot {
     }
 }
 
-pub(crate) unsafe extern "C" fn tap_callback(
-    t: *mut sys::ggml_tensor,
-    ask: bool,
-    user: *mut c_void,
-) -> bool {
-    if t.is_null() || user.is_null() {
-        return false;
-    }
-    // SAFETY: llama.cpp passes the node being scheduled and our boxed slot as user data; when `ask`
-    // is false the node has been computed, so its bytes (host or device) can be read.
-    let result = catch_unwind(AssertUnwindSafe(|| unsafe {
-        let slot = &mut *(user as *mut TapSlot);
-        let t = &*t;
+impl NodeHandler for TapSlot {
+    unsafe fn node(&mut self, t: &sys::ggml_tensor, ask: bool) -> bool {
         if t.type_ != sys::GGML_TYPE_F32 {
             return !ask;
         }
-        let name = CStr::from_ptr(t.name.as_ptr()).to_string_lossy();
-        if ask {
-            return slot.observer.wants(&name, t.ne);
+        // SAFETY (caller): `t` is a live node; when `ask` is false it has been computed, so its
+        // bytes (host or device) can be read.
+        unsafe {
+            let name = CStr::from_ptr(t.name.as_ptr()).to_string_lossy();
+            if ask {
+                return self.observer.wants(&name, t.ne);
+            }
+            let view = NamedTensor {
+                name: &name,
+                ne: t.ne,
+                data: tensor_data(t, &mut self.buf),
+                nb: t.nb,
+            };
+            self.observer.observe(&view);
+            true
         }
-        let view = NamedTensor {
-            name: &name,
-            ne: t.ne,
-            data: super::observe::tensor_data(t, &mut slot.buf),
-            nb: t.nb,
-        };
-        slot.observer.observe(&view);
-        true
-    }));
-    // A panic must not unwind into C: stop the graph instead.
-    result.unwrap_or(false)
+    }
 }

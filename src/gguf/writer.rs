@@ -192,14 +192,34 @@ impl<'a> GgufBuilder<'a> {
 
     /// Writes the whole file to `w`; returns the number of bytes written.
     pub fn write_to(&self, w: &mut impl Write) -> Result<u64> {
+        self.write_to_replacing(w, |_, _| Ok(None))
+    }
+
+    /// [`write_to`](Self::write_to), each tensor's data replaced by what `replace(index, tensor)`
+    /// returns (`None`: its own data). A replacement is made just before it is written, so only one
+    /// is held at a time (pruning a whole model), and must be the same size as the data it replaces.
+    pub fn write_to_replacing(
+        &self,
+        w: &mut impl Write,
+        mut replace: impl FnMut(usize, &NewTensor<'a>) -> Result<Option<Vec<u8>>>,
+    ) -> Result<u64> {
         let alignment = self.alignment()?;
         let header = self.header_bytes()?;
         w.write_all(&header)?;
         let mut written = header.len() as u64;
         let zeros = vec![0u8; alignment as usize];
-        for t in &self.tensors {
+        for (i, t) in self.tensors.iter().enumerate() {
             crate::util::check_interrupted()?;
-            w.write_all(&t.data)?;
+            let replacement = replace(i, t)?;
+            let data = replacement.as_deref().unwrap_or(&t.data);
+            ensure!(
+                data.len() == t.data.len(),
+                "tensor '{}': the replacement is {} bytes, the tensor {}",
+                label(&t.name),
+                data.len(),
+                t.data.len()
+            );
+            w.write_all(data)?;
             let end = padded(written, t.data.len() as u64, alignment)?;
             let pad = (end - written - t.data.len() as u64) as usize;
             w.write_all(zeros.get(..pad).unwrap_or(&[]))?;

@@ -12,7 +12,7 @@ pub mod sparsity;
 pub mod spec;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::Path;
 use std::time::Instant;
 
@@ -25,6 +25,7 @@ pub use sparsity::TensorSparsity;
 pub use spec::{parse_layers, DepthSpec, NmPattern, PruneMethod, PruneSpec, SparsitySpec};
 
 use crate::engine::open_gguf;
+use crate::gguf::writer::NewTensor;
 use crate::gguf::{GgufBuilder, GgufFile, TensorInfo};
 use crate::quant::imatrix_file;
 use crate::util::AtomicFile;
@@ -99,7 +100,7 @@ pub fn prune_file_with_progress(
                 *n < block_count,
                 "{label}: removing {n} of its {block_count} blocks would leave no model"
             );
-            let text = read_text(calibration)?;
+            let text = crate::measure::text::read_text(calibration)?;
             let iopts = ImportanceOptions {
                 n_ctx: *n_ctx,
                 n_chunks: *chunks,
@@ -150,34 +151,28 @@ pub fn prune_file_with_progress(
         })
     };
     let mut tensors = Vec::new();
+    // The builder's tensor `i` is `kept[i]`; its pruned data is made as it is written.
+    let sparsify = |i: usize, _: &NewTensor| -> Result<Option<Vec<u8>>> {
+        let (t, new) = &kept[i];
+        let Some(rule) = rule_for(&t.name).filter(|_| targets.contains(t.name.as_str())) else {
+            return Ok(None);
+        };
+        let (bytes, mut stats) =
+            prune_tensor(&t.name, t.ggml_type, &t.dims, file.tensor_data(t), &rule)?;
+        stats.name = new.clone();
+        tensors.push(stats);
+        Ok(Some(bytes))
+    };
     let mut out = AtomicFile::create(output)?;
     let written = {
         let mut w = BufWriter::with_capacity(1 << 20, &mut out);
-        let header = builder.header_bytes()?;
-        let alignment = builder.alignment()?;
-        w.write_all(&header)?;
-        let mut written = header.len() as u64;
-        for (t, new) in &kept {
-            crate::util::check_interrupted()?;
-            let original = file.tensor_data(t);
-            let data = match rule_for(&t.name).filter(|_| targets.contains(t.name.as_str())) {
-                Some(rule) => {
-                    let (bytes, mut stats) =
-                        prune_tensor(&t.name, t.ggml_type, &t.dims, original, &rule)?;
-                    stats.name = new.clone();
-                    tensors.push(stats);
-                    std::borrow::Cow::Owned(bytes)
-                }
-                None => std::borrow::Cow::Borrowed(original),
-            };
-            w.write_all(&data)?;
-            let end = (written + data.len() as u64).next_multiple_of(alignment);
-            w.write_all(&vec![0u8; (end - written - data.len() as u64) as usize])?;
-            written = end;
-        }
-        w.flush()
-            .with_context(|| format!("{}: write failed", output.display()))?;
-        written
+        builder.write_to_replacing(&mut w, sparsify).map_err(|e| {
+            // A failed write names the file; a tensor that cannot be pruned says so itself.
+            match e.is::<std::io::Error>() {
+                true => e.context(format!("{}: write failed", output.display())),
+                false => e,
+            }
+        })?
     };
     // Read the result back before it takes the output's name.
     let check = open_gguf(out.temp_path())
@@ -237,19 +232,6 @@ fn check_distinct(input: &Path, output: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not UTF-8 text (byte {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    ensure!(!text.trim().is_empty(), "{}: empty text", path.display());
-    Ok(text)
 }
 
 /// The tensors sparsity applies to (input names): the 2-D weight matrices of the blocks, or those

@@ -104,8 +104,8 @@ impl SweepConfig {
     }
 
     /// Tokens per decode for perplexity and the importance matrix. One chunk at a time by default:
-    /// the numbers are those of `-b 2048` (tested), and only one chunk's logits are held, which
-    /// halves the resident memory on a 49k vocabulary.
+    /// the numbers are those of `-b 2048` (tested), and only one chunk's vocabulary-wide logits
+    /// are held, which keeps the resident memory down.
     pub fn eval_batch(&self) -> u32 {
         self.n_batch.unwrap_or(self.n_ctx)
     }

@@ -11,15 +11,293 @@ use super::manifest::{self, Manifest};
 use super::plan::{PruneLevel, Rung};
 use super::prepare::{self, PrunedSource};
 use super::rung::{self, Shared};
-use crate::engine::{open_gguf, Model};
+use crate::engine::{open_gguf, Model, Token};
 use crate::gguf::{GgufFile, Summary};
 use crate::measure::KldBase;
+use crate::prune::BlockScores;
 use crate::quant::quantize::{quantize_file, QuantizeOptions};
 use crate::quant::types;
 use crate::results::{ModelInfo, Provenance, PruneInfo, RungResult, Settings, SweepResults};
 use crate::tasks::{LoadOptions, TaskSet};
 
 pub const KLD_BASE_FILE: &str = "base.kld";
+
+pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
+    let mut sweep = SweepState::open(cfg, on)?;
+    sweep.prepare()?;
+    sweep.measure_base()?;
+    for level in by_prune_level(&cfg.plan.rungs) {
+        sweep.measure_level(&level)?;
+    }
+    sweep.render()
+}
+
+/// What the stages of one sweep hand on to each other, from the validated input to the last rung.
+struct SweepState<'a> {
+    cfg: &'a SweepConfig,
+    on: Observer<'a>,
+    manifest: Manifest,
+    /// The type name the unquantized input is filed under in the ladder.
+    base_type: &'static str,
+    input: Summary,
+    /// The evaluation text, until the base pass is done.
+    text: String,
+    tasks: Vec<TaskSet>,
+    block_scores: Option<BlockScores>,
+    imatrix: Option<PathBuf>,
+    /// The base model and the tokenized text, from `prepare` to the base pass; `None` when an
+    /// earlier run of the sweep measured the base.
+    base: Option<(Model, Vec<Token>)>,
+    /// What every rung's KL-divergence is measured against, from the base pass on.
+    kld_base: Option<KldBase>,
+    /// Rungs started or skipped so far, for the progress count.
+    index: usize,
+}
+
+impl<'a> SweepState<'a> {
+    /// Checks the input, reads the text and task sets, and opens (or resumes) the manifest.
+    fn open(cfg: &'a SweepConfig, on: Observer<'a>) -> Result<Self> {
+        on(SweepEvent::Stage("validating the input"));
+        let file = open_gguf(&cfg.model)?;
+        prepare::check_unquantized(cfg, &file)?;
+        let base_type = base_type_name(&file);
+        let input = Summary::of(&file);
+        drop(file);
+        let text = crate::measure::text::read_text(&cfg.text)?;
+        std::fs::create_dir_all(&cfg.out_dir).with_context(|| {
+            format!("{}: cannot create the output folder", cfg.out_dir.display())
+        })?;
+        let tasks = load_tasks(cfg, on)?;
+        on(SweepEvent::Stage("hashing inputs"));
+        let task_files: Vec<PathBuf> = tasks.iter().flat_map(|t| t.files.clone()).collect();
+        let mut manifest = open_manifest(cfg, &task_files)?;
+        if let Some(w) = manifest.take_warning() {
+            on(SweepEvent::Warning(w));
+        }
+        manifest.results.model = model_info(cfg, &input, manifest.results.model.sha256.clone());
+        manifest.save(&cfg.out_dir)?;
+        Ok(Self {
+            cfg,
+            on,
+            manifest,
+            base_type,
+            input,
+            text,
+            tasks,
+            block_scores: None,
+            imatrix: None,
+            base: None,
+            kld_base: None,
+            index: 0,
+        })
+    }
+
+    /// What the rungs share: block scores, the importance matrix and, unless an earlier run
+    /// measured the base, the loaded base model and the tokenized text.
+    fn prepare(&mut self) -> Result<()> {
+        let cfg = self.cfg;
+        // Block scores load the base themselves: before the base is held here, so it is not
+        // mapped twice.
+        self.block_scores = prepare::block_scores(cfg, &mut self.manifest, self.on)?;
+        let base_done =
+            self.manifest.results.base.is_some() && cfg.out_dir.join(KLD_BASE_FILE).exists();
+        // The base model serves the importance matrix and the base pass; the evaluation text is
+        // tokenized on a thread of its own while the importance matrix starts (reading its own
+        // calibration text, one core each).
+        let model = if base_done {
+            None
+        } else {
+            Some(Model::load(&cfg.model, &rung::model_options(cfg))?)
+        };
+        let (text, manifest, on) = (&self.text, &mut self.manifest, &mut *self.on);
+        let (imatrix, tokens) = std::thread::scope(|s| {
+            let tokenizing = model
+                .as_ref()
+                .map(|model| s.spawn(|| crate::measure::text::tokenize(model, text)));
+            let imatrix = prepare::imatrix(cfg, manifest, model.as_ref(), on);
+            if tokenizing.as_ref().is_some_and(|t| !t.is_finished()) {
+                on(SweepEvent::Stage("tokenizing the text"));
+            }
+            let tokens =
+                tokenizing.map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (imatrix, tokens.transpose())
+        });
+        self.imatrix = imatrix?;
+        self.base = model.zip(tokens?);
+        self.manifest.results.settings.imatrix =
+            self.imatrix.as_ref().map(|p| p.display().to_string());
+        Ok(())
+    }
+
+    /// The base pass: the input's own rung, and the saved base every rung's KL-divergence is
+    /// measured against (from an earlier run of the sweep when it measured the base).
+    fn measure_base(&mut self) -> Result<()> {
+        let cfg = self.cfg;
+        let base_file = cfg.out_dir.join(KLD_BASE_FILE);
+        let kld_base = match self.base.take() {
+            Some((model, tokens)) => {
+                let mut r = RungResult::new(self.base_type, self.base_type);
+                describe_type(&mut r, self.base_type);
+                record_size(&mut r, &self.input);
+                let base = rung::measure_base(cfg, &tokens, &model, &mut r, &self.tasks, self.on)?;
+                base.save(&base_file)?;
+                self.manifest.results.base = Some(r);
+                self.manifest.kld_base = Some(KLD_BASE_FILE.into());
+                self.manifest.save(&cfg.out_dir)?;
+                base
+            }
+            None => KldBase::open(&base_file)?,
+        };
+        self.kld_base = Some(kld_base);
+        self.text = String::new();
+        Ok(())
+    }
+
+    /// The rungs of one pruning level, which share one pruned model: made here when some rung of
+    /// the level is still to measure, and deleted when the level is done. Rungs an earlier run
+    /// finished are skipped.
+    fn measure_level(&mut self, level: &[&Rung]) -> Result<()> {
+        crate::util::check_interrupted()?;
+        let (done, todo): (Vec<&Rung>, Vec<&Rung>) = level
+            .iter()
+            .copied()
+            .partition(|r| self.manifest.finished(&r.name).is_some());
+        for r in done {
+            self.index += 1;
+            (self.on)(SweepEvent::RungSkipped(&r.name));
+        }
+        let Some(first) = todo.first() else {
+            return Ok(());
+        };
+        let source = match self.pruned_source(first.prune.as_ref()) {
+            Ok(source) => source,
+            Err(e) if is_fatal(&e) => return Err(e),
+            Err(e) => {
+                for r in &todo {
+                    self.start_rung(r);
+                    self.record_failure(r, &e)?;
+                }
+                return Ok(());
+            }
+        };
+        let keep = self.cfg.keep_models;
+        let _remove_source = source.as_ref().map(|s| RemoveOnDrop(s.path.clone(), keep));
+        // A depth-pruned level's renumbered importance matrix goes with it.
+        let _remove_imatrix = source
+            .as_ref()
+            .and_then(|s| s.imatrix.clone())
+            .filter(|p| Some(p.as_path()) != self.imatrix.as_deref())
+            .map(|p| RemoveOnDrop(p, keep));
+        for r in todo {
+            crate::util::check_interrupted()?;
+            self.measure_rung(r, source.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// The pruned model a level's rungs are quantized from; `None` for the unpruned level.
+    fn pruned_source(&mut self, level: Option<&PruneLevel>) -> Result<Option<PrunedSource>> {
+        let Some(level) = level else {
+            return Ok(None);
+        };
+        let (imatrix, scores) = (self.imatrix.as_deref(), self.block_scores.as_ref());
+        prepare::pruned_source(self.cfg, level, imatrix, scores, self.on).map(Some)
+    }
+
+    /// Measures one rung and records it; a failure is recorded as the rung's result, unless it
+    /// stops the sweep.
+    fn measure_rung(&mut self, r: &Rung, source: Option<&PrunedSource>) -> Result<()> {
+        self.start_rung(r);
+        let result = if r.prune.is_none() && r.qtype.name == self.base_type {
+            // The input itself is this rung: the base's numbers.
+            let base = self.manifest.results.base.as_ref();
+            let base = base.context("base result missing")?;
+            Ok(RungResult {
+                rung: r.name.clone(),
+                ..base.clone()
+            })
+        } else {
+            self.quantize_and_measure(r, source)
+        };
+        match result {
+            Ok(res) => {
+                (self.on)(SweepEvent::RungDone(&res));
+                self.manifest.record(res);
+                self.manifest.save(&self.cfg.out_dir)
+            }
+            Err(e) if is_fatal(&e) => Err(e),
+            Err(e) => self.record_failure(r, &e),
+        }
+    }
+
+    /// Quantizes the rung's model (from `source` when the level is pruned) and measures it.
+    fn quantize_and_measure(
+        &mut self,
+        r: &Rung,
+        source: Option<&PrunedSource>,
+    ) -> Result<RungResult> {
+        let cfg = self.cfg;
+        let mut res = RungResult::new(&r.name, r.qtype.name);
+        describe_type(&mut res, r.qtype.name);
+        let (input, imatrix) = match source {
+            Some(s) => {
+                res.prune = Some(achieved_pruning(r, s));
+                res.times.prune_s = Some(s.report.seconds);
+                (s.path.as_path(), s.imatrix.as_deref())
+            }
+            None => (cfg.model.as_path(), self.imatrix.as_deref()),
+        };
+        let path = if source.is_some() && r.qtype.name == self.base_type {
+            // The pruned model in the base's own type is measured as it is.
+            record_size(&mut res, &Summary::of(&open_gguf(input)?));
+            input.to_path_buf()
+        } else {
+            (self.on)(SweepEvent::Stage("quantizing"));
+            quantize(cfg, r, input, imatrix, &mut res)?
+        };
+        let _remove = (path != input).then(|| RemoveOnDrop(path.clone(), cfg.keep_models));
+        let shared = Shared {
+            kld_base: self
+                .kld_base
+                .as_ref()
+                .expect("the base pass comes before the rungs"),
+            tasks: &self.tasks,
+        };
+        rung::measure_file(cfg, &path, &shared, &mut res, self.on)?;
+        Ok(res)
+    }
+
+    fn start_rung(&mut self, r: &Rung) {
+        self.index += 1;
+        (self.on)(SweepEvent::RungStart {
+            index: self.index,
+            total: self.cfg.plan.rungs.len(),
+            rung: &r.name,
+        });
+    }
+
+    fn record_failure(&mut self, r: &Rung, e: &anyhow::Error) -> Result<()> {
+        let mut res = RungResult::new(&r.name, r.qtype.name);
+        describe_type(&mut res, r.qtype.name);
+        res.prune = r.prune.as_ref().map(prune_info);
+        res.error = Some(format!("{e:#}"));
+        (self.on)(SweepEvent::RungDone(&res));
+        self.manifest.record(res);
+        self.manifest.save(&self.cfg.out_dir)
+    }
+
+    /// Saves the results and renders the tables, report and charts.
+    fn render(self) -> Result<SweepResults> {
+        let Self {
+            cfg, on, manifest, ..
+        } = self;
+        on(SweepEvent::Stage("rendering results"));
+        manifest.results.save(&cfg.out_dir)?;
+        let results = std::slice::from_ref(&manifest.results);
+        crate::report::render_all_with(results, &cfg.out_dir, &cfg.report)?;
+        Ok(manifest.results)
+    }
+}
 
 /// The type name the unquantized input is filed under in the ladder.
 fn base_type_name(file: &GgufFile) -> &'static str {
@@ -39,174 +317,19 @@ fn base_type_name(file: &GgufFile) -> &'static str {
     }
 }
 
-pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
-    on(SweepEvent::Stage("validating the input"));
-    let input = open_gguf(&cfg.model)?;
-    prepare::check_unquantized(cfg, &input)?;
-    let base_type = base_type_name(&input);
-    let summary = Summary::of(&input);
-    drop(input);
-    let text = crate::measure::text::read_text(&cfg.text)?;
-    std::fs::create_dir_all(&cfg.out_dir)
-        .with_context(|| format!("{}: cannot create the output folder", cfg.out_dir.display()))?;
-    let tasks = load_tasks(cfg, on)?;
-    on(SweepEvent::Stage("hashing inputs"));
-    let task_files: Vec<PathBuf> = tasks.iter().flat_map(|t| t.files.clone()).collect();
-    let mut m = open_manifest(cfg, &task_files)?;
-    if let Some(w) = m.take_warning() {
-        on(SweepEvent::Warning(w));
-    }
-    m.results.model = ModelInfo {
+fn model_info(cfg: &SweepConfig, input: &Summary, sha256: Option<String>) -> ModelInfo {
+    ModelInfo {
         name: cfg.model_name(),
         path: cfg.model.display().to_string(),
-        sha256: m.results.model.sha256.clone(),
-        architecture: summary.architecture.clone(),
-        n_params: Some(summary.parameters),
-        size_bytes: Some(summary.file_size),
-    };
-    m.save(&cfg.out_dir)?;
-
-    // Block scores load the base themselves: before the base is held here, so it is not mapped twice.
-    let scores = prepare::block_scores(cfg, &mut m, on)?;
-    let base_file = cfg.out_dir.join(KLD_BASE_FILE);
-    let base_done = m.results.base.is_some() && base_file.exists();
-    // The base model serves the importance matrix and the base pass; the evaluation text is
-    // tokenized on a thread of its own while the importance matrix starts (reading its own
-    // calibration text, one core each).
-    let base_model = if base_done {
-        None
-    } else {
-        Some(Model::load(&cfg.model, &rung::model_options(cfg))?)
-    };
-    let (imatrix, tokens) = std::thread::scope(|s| {
-        let tokenizing = base_model
-            .as_ref()
-            .map(|model| s.spawn(|| crate::measure::text::tokenize(model, &text)));
-        let imatrix = prepare::imatrix(cfg, &mut m, base_model.as_ref(), on);
-        if tokenizing.as_ref().is_some_and(|t| !t.is_finished()) {
-            on(SweepEvent::Stage("tokenizing the text"));
-        }
-        let tokens = tokenizing.map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-        (imatrix, tokens.transpose())
-    });
-    let imatrix = imatrix?;
-    let tokens = tokens?;
-    m.results.settings.imatrix = imatrix.as_ref().map(|p| p.display().to_string());
-
-    let kld_base = match base_model.as_ref().zip(tokens) {
-        Some((model, tokens)) => {
-            let mut r = RungResult::new(base_type, base_type);
-            describe_type(&mut r, base_type);
-            r.bpw = Some(summary.bits_per_weight);
-            r.size_bytes = Some(summary.file_size);
-            r.n_params = Some(summary.parameters);
-            let base = rung::measure_base(cfg, &tokens, model, &mut r, &tasks, on)?;
-            base.save(&base_file)?;
-            m.results.base = Some(r);
-            m.kld_base = Some(KLD_BASE_FILE.into());
-            m.save(&cfg.out_dir)?;
-            base
-        }
-        None => KldBase::open(&base_file)?,
-    };
-    drop(base_model);
-    drop(text);
-    let shared = Shared {
-        kld_base: &kld_base,
-        tasks: &tasks,
-    };
-
-    let total = cfg.plan.rungs.len();
-    let mut index = 0;
-    for group in groups(&cfg.plan.rungs) {
-        crate::util::check_interrupted()?;
-        let todo: Vec<&Rung> = group
-            .iter()
-            .copied()
-            .filter(|r| m.finished(&r.name).is_none())
-            .collect();
-        for done in group.iter().filter(|r| m.finished(&r.name).is_some()) {
-            index += 1;
-            on(SweepEvent::RungSkipped(&done.name));
-        }
-        if todo.is_empty() {
-            continue;
-        }
-        // One pruned model serves every rung of its level; it goes when the level is done.
-        let level = todo[0].prune.clone();
-        let source = match &level {
-            None => None,
-            Some(level) => {
-                match prepare::pruned_source(cfg, level, imatrix.as_deref(), scores.as_ref(), on) {
-                    Ok(s) => Some(s),
-                    Err(e) if is_fatal(&e) => return Err(e),
-                    Err(e) => {
-                        for r in &todo {
-                            index += 1;
-                            on(SweepEvent::RungStart {
-                                index,
-                                total,
-                                rung: &r.name,
-                            });
-                            record_failure(cfg, &mut m, r, &e, on)?;
-                        }
-                        continue;
-                    }
-                }
-            }
-        };
-        let _remove_source = source
-            .as_ref()
-            .map(|s| RemoveOnDrop(s.path.clone(), cfg.keep_models));
-        // A depth-pruned level's renumbered importance matrix goes with it.
-        let _remove_imatrix = source
-            .as_ref()
-            .and_then(|s| s.imatrix.clone())
-            .filter(|p| Some(p.as_path()) != imatrix.as_deref())
-            .map(|p| RemoveOnDrop(p, cfg.keep_models));
-        for r in todo {
-            crate::util::check_interrupted()?;
-            index += 1;
-            on(SweepEvent::RungStart {
-                index,
-                total,
-                rung: &r.name,
-            });
-            let result = if r.prune.is_none() && r.qtype.name == base_type {
-                // The input itself is this rung: the base's numbers.
-                let mut b = m.results.base.clone().context("base result missing")?;
-                b.rung = r.name.clone();
-                Ok(b)
-            } else {
-                measure_rung(
-                    cfg,
-                    r,
-                    base_type,
-                    source.as_ref(),
-                    imatrix.as_deref(),
-                    &shared,
-                    on,
-                )
-            };
-            match result {
-                Ok(res) => {
-                    on(SweepEvent::RungDone(&res));
-                    m.record(res);
-                    m.save(&cfg.out_dir)?;
-                }
-                Err(e) if is_fatal(&e) => return Err(e),
-                Err(e) => record_failure(cfg, &mut m, r, &e, on)?,
-            }
-        }
+        sha256,
+        architecture: input.architecture.clone(),
+        n_params: Some(input.parameters),
+        size_bytes: Some(input.file_size),
     }
-    on(SweepEvent::Stage("rendering results"));
-    m.results.save(&cfg.out_dir)?;
-    crate::report::render_all_with(std::slice::from_ref(&m.results), &cfg.out_dir, &cfg.report)?;
-    Ok(m.results)
 }
 
 /// Consecutive rungs with the same pruning level.
-fn groups(rungs: &[Rung]) -> Vec<Vec<&Rung>> {
+fn by_prune_level(rungs: &[Rung]) -> Vec<Vec<&Rung>> {
     let mut out: Vec<Vec<&Rung>> = Vec::new();
     for r in rungs {
         match out.last_mut() {
@@ -217,20 +340,38 @@ fn groups(rungs: &[Rung]) -> Vec<Vec<&Rung>> {
     out
 }
 
-fn record_failure(
+/// Quantizes `input` to the rung's type as `model-RUNG.gguf` in OUT_DIR, recording how in `res`.
+fn quantize(
     cfg: &SweepConfig,
-    m: &mut Manifest,
     r: &Rung,
-    e: &anyhow::Error,
-    on: Observer<'_>,
-) -> Result<()> {
-    let mut res = RungResult::new(&r.name, r.qtype.name);
-    describe_type(&mut res, r.qtype.name);
-    res.prune = r.prune.as_ref().map(prune_info);
-    res.error = Some(format!("{e:#}"));
-    on(SweepEvent::RungDone(&res));
-    m.record(res);
-    m.save(&cfg.out_dir)
+    input: &Path,
+    imatrix: Option<&Path>,
+    res: &mut RungResult,
+) -> Result<PathBuf> {
+    let out = cfg
+        .out_dir
+        .join(format!("model-{}.gguf", r.name.replace(':', "_")));
+    let mut q = QuantizeOptions::new(r.qtype);
+    q.n_threads = cfg.n_threads;
+    q.allow_requantize = cfg.allow_requantize;
+    q.durable = cfg.keep_models;
+    // Wanda may have used the matrix to prune; the quantizer gets it by the policy only.
+    let with_imatrix = r.quantized_with_imatrix(cfg.imatrix_for);
+    q.imatrix = imatrix.filter(|_| with_imatrix).map(Path::to_path_buf);
+    res.imatrix = Some(q.imatrix.is_some());
+    let report = quantize_file(input, &out, &q, None)?;
+    res.times.quantize_s = Some(report.seconds);
+    res.bpw = Some(report.bpw);
+    res.size_bytes = Some(report.output_bytes);
+    res.n_params = Some(report.n_params);
+    Ok(out)
+}
+
+/// Bits per weight, size and parameters of the model file a rung measures.
+fn record_size(res: &mut RungResult, file: &Summary) {
+    res.bpw = Some(file.bits_per_weight);
+    res.size_bytes = Some(file.file_size);
+    res.n_params = Some(file.parameters);
 }
 
 fn describe_type(r: &mut RungResult, name: &str) {
@@ -253,13 +394,26 @@ fn prune_info(level: &PruneLevel) -> PruneInfo {
     }
 }
 
-/// Errors that stop the sweep (Ctrl-C, a full disk) rather than fail one rung.
+/// The rung's pruning level with what pruning `source` achieved.
+fn achieved_pruning(r: &Rung, source: &PrunedSource) -> PruneInfo {
+    let report = &source.report;
+    let mut info = prune_info(r.prune.as_ref().expect("a source is pruned"));
+    info.achieved_sparsity = Some(if report.removed_blocks.is_empty() {
+        report.sparsity
+    } else {
+        1.0 - report.parameters_after as f64 / report.parameters_before as f64
+    });
+    info.removed_layers = report.removed_blocks.clone();
+    info
+}
+
+/// Errors that stop the sweep (Ctrl-C, a full disk) rather than fail one rung. A full disk is
+/// known by the kind of an I/O error anywhere in the chain, not by what its message says.
 fn is_fatal(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<crate::util::Interrupted>().is_some()
             || c.downcast_ref::<std::io::Error>()
                 .is_some_and(crate::util::is_disk_full)
-            || c.to_string().contains("No space left on device")
     })
 }
 
@@ -272,65 +426,6 @@ impl Drop for RemoveOnDrop {
             let _ = std::fs::remove_file(&self.0);
         }
     }
-}
-
-fn measure_rung(
-    cfg: &SweepConfig,
-    r: &Rung,
-    base_type: &str,
-    source: Option<&PrunedSource>,
-    imatrix: Option<&Path>,
-    shared: &Shared<'_>,
-    on: Observer<'_>,
-) -> Result<RungResult> {
-    let mut res = RungResult::new(&r.name, r.qtype.name);
-    describe_type(&mut res, r.qtype.name);
-    let (input, imatrix) = match source {
-        Some(s) => {
-            let mut info = prune_info(r.prune.as_ref().expect("a source is pruned"));
-            info.achieved_sparsity = Some(if s.report.removed_blocks.is_empty() {
-                s.report.sparsity
-            } else {
-                1.0 - s.report.parameters_after as f64 / s.report.parameters_before as f64
-            });
-            info.removed_layers = s.report.removed_blocks.clone();
-            res.prune = Some(info);
-            res.times.prune_s = Some(s.report.seconds);
-            (s.path.as_path(), s.imatrix.as_deref())
-        }
-        None => (cfg.model.as_path(), imatrix),
-    };
-    let path = if source.is_some() && r.qtype.name == base_type {
-        // The pruned model in the base's own type is measured as it is.
-        let f = open_gguf(input)?;
-        let s = Summary::of(&f);
-        res.bpw = Some(s.bits_per_weight);
-        res.size_bytes = Some(s.file_size);
-        res.n_params = Some(s.parameters);
-        input.to_path_buf()
-    } else {
-        on(SweepEvent::Stage("quantizing"));
-        let out = cfg
-            .out_dir
-            .join(format!("model-{}.gguf", r.name.replace(':', "_")));
-        let mut q = QuantizeOptions::new(r.qtype);
-        q.n_threads = cfg.n_threads;
-        q.allow_requantize = cfg.allow_requantize;
-        q.durable = cfg.keep_models;
-        // Wanda may have used the matrix to prune; the quantizer gets it by the policy only.
-        let with_imatrix = r.quantized_with_imatrix(cfg.imatrix_for);
-        q.imatrix = imatrix.filter(|_| with_imatrix).map(Path::to_path_buf);
-        res.imatrix = Some(q.imatrix.is_some());
-        let report = quantize_file(input, &out, &q, None)?;
-        res.times.quantize_s = Some(report.seconds);
-        res.bpw = Some(report.bpw);
-        res.size_bytes = Some(report.output_bytes);
-        res.n_params = Some(report.n_params);
-        out
-    };
-    let _remove = (path != input).then(|| RemoveOnDrop(path.clone(), cfg.keep_models));
-    rung::measure_file(cfg, &path, shared, &mut res, on)?;
-    Ok(res)
 }
 
 /// The task files, read once for every rung.
@@ -376,7 +471,24 @@ fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> 
             cfg.out_dir.display()
         );
     }
-    let settings = Settings {
+    let mut provenance = Provenance::current();
+    for (k, v) in &inputs {
+        if matches!(k.as_str(), "model" | "text" | "calibration" | "imatrix")
+            || k.starts_with("task file")
+        {
+            provenance.inputs.insert(k.clone(), v.clone());
+        }
+    }
+    let mut results = SweepResults::new(ModelInfo::default(), provenance, results_settings(cfg));
+    results.model.sha256 = inputs.first().map(|(_, v)| v.clone());
+    let mut m = Manifest::new(fp, inputs, plan, results);
+    m.warning = warning;
+    Ok(m)
+}
+
+/// The settings a sweep's results are measured with, as its results record them.
+fn results_settings(cfg: &SweepConfig) -> Settings {
+    Settings {
         text_file: Some(cfg.text.display().to_string()),
         n_ctx: cfg.n_ctx,
         n_chunks: cfg.n_chunks,
@@ -407,18 +519,32 @@ fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> 
         ]
         .into_iter()
         .collect(),
-    };
-    let mut provenance = Provenance::current();
-    for (k, v) in &inputs {
-        if matches!(k.as_str(), "model" | "text" | "calibration" | "imatrix")
-            || k.starts_with("task file")
-        {
-            provenance.inputs.insert(k.clone(), v.clone());
-        }
     }
-    let mut results = SweepResults::new(ModelInfo::default(), provenance, settings);
-    results.model.sha256 = inputs.first().map(|(_, v)| v.clone());
-    let mut m = Manifest::new(fp, inputs, plan, results);
-    m.warning = warning;
-    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_stops_the_sweep_by_its_error_kind() {
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let e = anyhow::Error::new(full).context("model-Q8_0.gguf: write failed");
+        assert!(is_fatal(&e));
+        let quota = std::io::Error::from(std::io::ErrorKind::QuotaExceeded);
+        assert!(is_fatal(&anyhow::Error::new(quota)));
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert!(!is_fatal(&anyhow::Error::new(other).context("x")));
+        // Words alone are not the error: the rung fails, the sweep goes on.
+        assert!(!is_fatal(&anyhow::anyhow!("No space left on device")));
+    }
+
+    #[test]
+    fn ctrl_c_stops_the_sweep() {
+        let e = anyhow::Error::new(crate::util::Interrupted).context("quantizing");
+        assert!(is_fatal(&e));
+        assert!(!is_fatal(&anyhow::anyhow!(
+            "llama.cpp could not load the model"
+        )));
+    }
 }

@@ -60,9 +60,10 @@ pub fn measure_base(
 ) -> Result<KldBase> {
     on(SweepEvent::Stage("base perplexity"));
     // The base is the sweep's largest model. On the CPU it decodes a quarter chunk per call: each
-    // context then holds 128 rows of vocabulary-wide logits instead of 256, so two contexts side by
-    // side (10% faster than one of two threads here) take no more memory than one did. The numbers
-    // are the same at any batch size (the captured base is byte for byte the same).
+    // context then holds half as many rows of vocabulary-wide logits as with whole chunks, so two
+    // contexts side by side (faster than one context with both threads) take no more memory than
+    // one did. The numbers are the same at any batch size (the captured base is byte for byte the
+    // same).
     let mut opts = perplexity_options(cfg);
     if cfg.n_gpu_layers == 0 {
         opts.n_batch = opts.n_batch.min((cfg.n_ctx / 4).max(1));
