@@ -15,7 +15,7 @@ use mpt_gguf::quant::stats;
 pub struct ImatrixArgs {
     /// Model to run (F16 or F32 preferably): MODEL or -m MODEL.
     #[command(flatten)]
-    pub model: super::ModelPath,
+    pub model: super::model_path::ModelPath,
     /// Calibration text.
     #[arg(short = 'f', long = "file", required_unless_present = "in_file")]
     pub text: Option<PathBuf>,

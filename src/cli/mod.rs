@@ -7,6 +7,7 @@ mod eval;
 mod fit;
 mod imatrix;
 mod inspect;
+mod model_path;
 mod perplexity;
 mod plot;
 mod progress;
@@ -82,24 +83,6 @@ pub fn init_logging(verbose: bool) {
         .without_time()
         .try_init();
     mpt_gguf::engine::set_verbose(verbose);
-}
-
-/// The model file, as a positional argument or, as llama.cpp's tools take it, `-m/--model`.
-#[derive(clap::Args, Debug)]
-#[group(multiple = false)]
-pub struct ModelPath {
-    /// Model (GGUF file).
-    #[arg(value_name = "MODEL")]
-    model: Option<std::path::PathBuf>,
-    /// The model, spelled as llama.cpp's tools do (instead of MODEL).
-    #[arg(short = 'm', long = "model", value_name = "MODEL")]
-    model_flag: Option<std::path::PathBuf>,
-}
-
-impl ModelPath {
-    pub fn get(self) -> Option<std::path::PathBuf> {
-        self.model.or(self.model_flag)
-    }
 }
 
 /// llama.cpp's tools spell some flags with one dash and several letters (`-ngl 99`), which clap reads

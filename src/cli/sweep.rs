@@ -18,7 +18,7 @@ Re-running the same command resumes: finished rungs are kept, the rest are measu
 pub struct SweepArgs {
     /// The unquantized model (F16, BF16 or F32 GGUF): MODEL or -m MODEL.
     #[command(flatten)]
-    pub model: super::ModelPath,
+    pub model: super::model_path::ModelPath,
     /// Output folder: manifest, results.csv/json, table5.csv, report.md, charts.
     #[arg(short = 'o', long = "output")]
     pub out_dir: Option<PathBuf>,

@@ -327,8 +327,5 @@ fn block_influence_scores_every_block_and_drop_removes_the_lowest() {
             "block {b} is not among the 3 lowest"
         );
     }
-    assert_eq!(
-        open_gguf(&out).unwrap().arch_u64("block_count"),
-        Some(27)
-    );
+    assert_eq!(open_gguf(&out).unwrap().arch_u64("block_count"), Some(27));
 }
