@@ -2,7 +2,7 @@
 # The sweep against the shell pipeline it replaces, same work on the same machine in one run:
 #   pipeline: llama-imatrix on the calibration text (if a rung needs it); llama-perplexity
 #             --kl-divergence-base on the base; then per rung llama-quantize, llama-perplexity
-#             --kl-divergence (PPL and KLD against the saved base), llama-bench (the issue's pipeline:
+#             --kl-divergence (PPL and KLD against the saved base), llama-bench (
 #             the base's speed is that of the F16 rung).
 #   mpt-gguf: one `mpt-gguf sweep` with the same chunks, context, threads and bench settings.
 # Both sides decode one chunk at a time (-b 512, the sweep's default: it holds one chunk's logits);
@@ -47,8 +47,8 @@ print(int(any(t["name"] in want and (t["needs_imatrix"] or t["name"].startswith(
 now() { date +%s.%N; }
 # Runs a command with its output into file $1 and prints its peak resident memory in bytes, sampled
 # from /proc every 100 ms (the sweep resets the kernel's high-water mark for each rung's bench window,
-# so the kernel's own peak would only cover the last one). Every 20 ms the sampler took 1.5% of a core,
-# charged mostly to the sweep, which it watches from start to end; the peaks last seconds.
+# so the kernel's own peak would only cover the last one). The peaks last seconds; a rarer sample loads
+# the sweep it watches, from start to end, less.
 peak_of() { python3 - "$@" <<'PY'
 import resource, subprocess, sys, time
 peak = 0

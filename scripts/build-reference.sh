@@ -30,7 +30,7 @@ if [ ! -f "$dir/src/CMakeLists.txt" ]; then
   rm -rf "$dir/src"
   mv "$tmp/llama_cpp_python-$version/vendor/llama.cpp" "$dir/src"
 fi
-echo "build-reference: building ${tools[*]} in $dir/build (about 5 minutes on 2 cores)" >&2
+echo "build-reference: building ${tools[*]} in $dir/build" >&2
 cmake -S "$dir/src" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF \
   -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF \
   -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" >&2

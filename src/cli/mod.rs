@@ -18,7 +18,8 @@ mod table;
 mod types;
 
 #[derive(Parser, Debug)]
-#[command(name = "mpt-gguf", version = mpt_gguf::engine::build_info::VERSION_LINE, about, long_about = None)]
+// A flag given twice takes its last value, so scripts can append flags to override their own defaults.
+#[command(name = "mpt-gguf", version = mpt_gguf::engine::build_info::VERSION_LINE, about, long_about = None, args_override_self = true)]
 pub struct Cli {
     /// Show llama.cpp's own log and debug output.
     #[arg(short = 'v', long, global = true)]

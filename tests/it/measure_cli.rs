@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::support::measure::{mpt_ok, path_str};
 use mpt_gguf::engine::open_gguf;
-use mpt_gguf::gguf::{GgufBuilder, GgufFile, Value};
+use mpt_gguf::gguf::{GgufBuilder, Value};
 
 /// Runs mpt-gguf expecting failure; returns its one-line error.
 fn fails(args: &[&str]) -> String {

@@ -12,7 +12,7 @@ use mpt_gguf::engine::open_gguf;
 use mpt_gguf::engine::{
     Batch, Context, ContextOptions, Model, ModelOptions, NamedTensor, TensorObserver,
 };
-use mpt_gguf::gguf::{GgufBuilder, GgufFile, Value};
+use mpt_gguf::gguf::{GgufBuilder, Value};
 use mpt_gguf::prune::{
     block_influence, prune_file, DepthSpec, ImportanceOptions, PruneOptions, PruneSpec,
 };

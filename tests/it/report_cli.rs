@@ -237,6 +237,17 @@ fn fit_prints_the_transition_and_json() {
         ])))
         .unwrap();
     assert!(loose[0]["safe_rungs"].as_array().unwrap().len() > strict);
+    // A flag given twice takes its last value (scripts append flags to override their defaults).
+    let last_wins: serde_json::Value =
+        serde_json::from_str(&stdout(support::mpt_assert().arg("fit").arg(&smol).args([
+            "--json",
+            "--ppl-tolerance",
+            "0.05",
+            "--ppl-tolerance",
+            "0.5",
+        ])))
+        .unwrap();
+    assert_eq!(last_wins[0]["safe_rungs"], loose[0]["safe_rungs"]);
 }
 
 fn names_file(err: &str, path: &Path) {
