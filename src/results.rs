@@ -380,23 +380,11 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::kld::KldAccumulator;
-    use crate::measure::TokenKld;
+    use crate::measure::kld::hand_computed_accumulator;
 
     #[test]
     fn kld_summary_keeps_the_run_s_statistics() {
-        let mut acc = KldAccumulator::default();
-        for i in 0..20 {
-            let nll_base = if i % 2 == 0 { 1.0 } else { 3.0 };
-            acc.add(&TokenKld {
-                nll: nll_base + 0.1,
-                nll_base,
-                kld: i as f64 / 100.0,
-                p_diff: if i < 10 { -0.01 } else { 0.01 },
-                same_top: i % 4 != 0,
-            });
-        }
-        let s = acc.stats();
+        let s = hand_computed_accumulator().stats();
         let summary = KldSummary::from(&s);
         assert_eq!(summary.n_tokens, s.n_tokens);
         assert_eq!(summary.mean, s.kld_mean);

@@ -314,25 +314,31 @@ impl KldStats {
     }
 }
 
+/// 20 tokens whose statistics are known by hand: nll_base alternates 1 and 3, the quantized model adds a
+/// fixed 0.1; kld i/100; Δp -0.01 then +0.01; the top token differs on every fourth.
+#[cfg(test)]
+pub(crate) fn hand_computed_accumulator() -> KldAccumulator {
+    let mut acc = KldAccumulator::default();
+    for i in 0..20 {
+        let nll_base = if i % 2 == 0 { 1.0 } else { 3.0 };
+        acc.add(&TokenKld {
+            nll: nll_base + 0.1,
+            nll_base,
+            kld: i as f64 / 100.0,
+            p_diff: if i < 10 { -0.01 } else { 0.01 },
+            same_top: i % 4 != 0,
+        });
+    }
+    acc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn statistics_follow_llama_perplexity_by_hand() {
-        let mut acc = KldAccumulator::default();
-        // 20 tokens: nll_base alternates, quant adds a fixed 0.1; kld i/100; Δp ±0.01.
-        for i in 0..20 {
-            let nll_base = if i % 2 == 0 { 1.0 } else { 3.0 };
-            acc.add(&TokenKld {
-                nll: nll_base + 0.1,
-                nll_base,
-                kld: i as f64 / 100.0,
-                p_diff: if i < 10 { -0.01 } else { 0.01 },
-                same_top: i % 4 != 0,
-            });
-        }
-        let s = acc.stats();
+        let s = hand_computed_accumulator().stats();
         assert_eq!(s.n_tokens, 20);
         assert!((s.ln_ppl_ratio - 0.1).abs() < 1e-12);
         // Identical spread in both: the ratio has no uncertainty and the correlation is 1.
