@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::measure::machine_use::MachineUse;
+use crate::measure::peaks::Peaks;
 use crate::measure::KldStats;
 use crate::tasks::TaskReport;
 
@@ -25,6 +27,9 @@ pub struct SweepResults {
     pub base: Option<RungResult>,
     /// Rungs in plan order (most bits first), failed ones included with their error.
     pub rungs: Vec<RungResult>,
+    /// The machine's measured (or given) limits every rung's machine use is against.
+    #[serde(default)]
+    pub peaks: Option<Peaks>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -114,6 +119,12 @@ pub struct RungResult {
     pub tg_ts: Option<f64>,
     pub tg_ts_sd: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
+    /// How close prompt processing and generation came to the machine's limits (MFU, bandwidth
+    /// use, energy per token).
+    #[serde(default)]
+    pub pp_use: Option<MachineUse>,
+    #[serde(default)]
+    pub tg_use: Option<MachineUse>,
 
     pub tasks: Vec<TaskScore>,
     pub times: Timings,
@@ -282,6 +293,7 @@ impl SweepResults {
             settings,
             base: None,
             rungs: Vec::new(),
+            peaks: None,
         }
     }
 
@@ -361,18 +373,13 @@ impl Machine {
             .and_then(|l| l.split_once(':'))
             .map(|(_, v)| v.trim().to_string())
             .unwrap_or_default();
-        let ram_bytes = read("/proc/meminfo")
-            .lines()
-            .find(|l| l.starts_with("MemTotal:"))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .map(|kb| kb * 1024);
         Self {
             hostname: read("/proc/sys/kernel/hostname").trim().to_string(),
             os: std::env::consts::OS.to_string(),
             arch: std::env::consts::ARCH.to_string(),
             cpu,
             n_cpus: crate::util::default_threads() as u32,
-            ram_bytes,
+            ram_bytes: crate::util::ram_bytes(),
         }
     }
 }

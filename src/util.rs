@@ -159,6 +159,14 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Installed memory in bytes (Linux `MemTotal`), if known.
+pub fn ram_bytes() -> Option<u64> {
+    let meminfo = fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Number of threads llama.cpp's tools default to: the physical cores, at least 1.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism()

@@ -1,8 +1,13 @@
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 
-use mpt_gguf::engine::{Model, ModelOptions};
+use mpt_gguf::engine::{open_gguf, Model, ModelOptions};
+use mpt_gguf::measure::energy::EnergySource;
+use mpt_gguf::measure::machine_use::machine_use;
+use mpt_gguf::measure::peaks::{peaks_for_run, PeakOverrides, Peaks};
+use mpt_gguf::measure::work::ModelWork;
 use mpt_gguf::measure::bench::{run_test, BenchTest};
 use mpt_gguf::measure::bench_output::{render, BenchFormat, BenchRow};
 
@@ -54,6 +59,8 @@ pub struct BenchArgs {
     /// Seed of the random tokens.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    pub machine: super::machine_args::MachineArgs,
 }
 
 /// llama-bench's value lists: `a,b,c`, `first-last`, `first-last+step`, `first-last*mult`.
@@ -151,16 +158,20 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let total =
         a.model.len() * ngls.len() * batches.len() * ubatches.len() * threads.len() * shapes.len();
     let mut rows = Vec::with_capacity(total);
+    let mut limits = Limits::new(&a.machine);
     for path in &a.model {
+        let work = model_work(path);
         for &ngl in &ngls {
             let opts = ModelOptions {
                 n_gpu_layers: ngl,
                 ..Default::default()
             };
             let model = Model::load(path, &opts)?;
+            let energy = EnergySource::detect(ngl > 0, a.machine.tdp_watts);
             for &n_batch in &batches {
                 for &n_ubatch in &ubatches {
                     for &n_threads in &threads {
+                        let peaks = limits.peaks(ngl > 0, n_threads);
                         for &(n_prompt, n_gen) in &shapes {
                             let test = BenchTest {
                                 n_prompt,
@@ -171,6 +182,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                                 reps: a.reps,
                                 warmup: !a.no_warmup,
                                 seed: a.seed,
+                                energy: energy.clone(),
                             };
                             eprintln!(
                                 "bench {}/{total}: {} pp{n_prompt} tg{n_gen} -t {n_threads} -b {n_batch} -ub {n_ubatch} -ngl {ngl}",
@@ -179,7 +191,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
                             );
                             let result = run_test(&model, &test)
                                 .with_context(|| format!("{}: benchmark failed", path.display()))?;
-                            rows.push(BenchRow::new(&model, ngl, &result));
+                            let machine =
+                                work.as_ref().map(|w| machine_use(&result, w, peaks.as_ref()));
+                            rows.push(BenchRow::new(&model, ngl, &result, machine.as_ref()));
                         }
                     }
                 }
@@ -188,6 +202,55 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     print!("{}", render(&rows, a.output, &varied)?);
     Ok(())
+}
+
+/// The model's work per token from its shapes; a file whose shapes cannot be counted is still
+/// benchmarked, without MFU and bandwidth use.
+fn model_work(path: &Path) -> Option<ModelWork> {
+    let counted = open_gguf(path)
+        .map_err(anyhow::Error::from)
+        .and_then(|f| ModelWork::from_gguf(&f));
+    match counted {
+        Ok(w) => Some(w),
+        Err(e) => {
+            eprintln!("warning: {e:#}; MFU and bandwidth use are left out");
+            None
+        }
+    }
+}
+
+/// The machine's peaks per device and thread count, measured once each (and cached on disk).
+struct Limits {
+    overrides: PeakOverrides,
+    known: HashMap<(bool, u32), Option<Peaks>>,
+}
+
+impl Limits {
+    fn new(machine: &super::machine_args::MachineArgs) -> Self {
+        Self {
+            overrides: machine.overrides(),
+            known: HashMap::new(),
+        }
+    }
+
+    fn peaks(&mut self, gpu: bool, n_threads: u32) -> Option<Peaks> {
+        let overrides = self.overrides;
+        self.known
+            .entry((gpu, n_threads))
+            .or_insert_with(|| {
+                let mut say = |device: &str| {
+                    eprintln!("measuring the peaks of {device} (seconds; cached for next time)")
+                };
+                match peaks_for_run(gpu, n_threads, overrides, &mut say) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        eprintln!("warning: peaks not measured ({e:#}); MFU and bandwidth use are left out");
+                        None
+                    }
+                }
+            })
+            .clone()
+    }
 }
 
 #[cfg(test)]

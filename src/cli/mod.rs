@@ -7,6 +7,7 @@ mod eval;
 mod fit;
 mod imatrix;
 mod inspect;
+mod machine_args;
 mod model_path;
 mod perplexity;
 mod plot;

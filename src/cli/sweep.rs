@@ -76,6 +76,8 @@ pub struct SweepArgs {
     /// Skip the throughput benchmark.
     #[arg(long)]
     pub no_bench: bool,
+    #[command(flatten)]
+    pub machine: super::machine_args::MachineArgs,
     /// Multiple-choice tasks, comma-separated NAME[=PATH]: arc-easy, arc-challenge, mmlu, hellaswag, winogrande.
     #[arg(long, value_delimiter = ',')]
     pub tasks: Vec<String>,
@@ -167,6 +169,8 @@ pub fn run(a: SweepArgs) -> Result<()> {
             n_gen: a.n_gen,
             reps: a.reps,
         }),
+        peak_overrides: a.machine.overrides(),
+        tdp_watts: a.machine.tdp_watts,
         tasks: a.tasks,
         task_limit: a.task_limit,
         task_seed: a.task_seed,

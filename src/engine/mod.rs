@@ -12,6 +12,7 @@ mod eval_callback;
 #[cfg(wrap_iq4)]
 mod iq4;
 pub mod log;
+pub mod matmul_bench;
 mod mmap;
 mod model;
 pub mod observe;

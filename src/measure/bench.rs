@@ -10,6 +10,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use super::energy::EnergySource;
+use super::machine_use::{machine_use, MachineUse};
+use super::peaks::Peaks;
+use super::work::ModelWork;
 use crate::engine::{self, Batch, Context, ContextOptions, DeviceKind, Model, Token};
 
 /// One llama-bench test: a prompt of `n_prompt` tokens, then `n_gen` generated tokens (either may be
@@ -25,6 +29,8 @@ pub struct BenchTest {
     pub warmup: bool,
     /// Seed of the random tokens.
     pub seed: u64,
+    /// Where the energy of the timed repetitions is read from (none: not measured).
+    pub energy: Option<EnergySource>,
 }
 
 impl Default for BenchTest {
@@ -39,6 +45,7 @@ impl Default for BenchTest {
             reps: 5,
             warmup: true,
             seed: 0,
+            energy: None,
         }
     }
 }
@@ -71,6 +78,11 @@ pub struct TestResult {
     pub peak_rss_bytes: Option<u64>,
     /// Device memory in use on GPUs at the end of the test (CUDA builds).
     pub gpu_memory_bytes: Option<u64>,
+    /// Joules of all timed repetitions together, and how they were obtained.
+    #[serde(default)]
+    pub energy_j: Option<f64>,
+    #[serde(default)]
+    pub energy_source: Option<String>,
 }
 
 /// What a sweep measures per rung: `-p N -n M -r R` as llama-bench runs them (two tests).
@@ -84,6 +96,10 @@ pub struct BenchPoint {
     /// llama-bench's warm-up run before each test; a caller that has just run the model over
     /// a text (a sweep's perplexity pass) may skip it.
     pub warmup: bool,
+    pub energy: Option<EnergySource>,
+    /// The model's work and the machine's peaks, for its machine use (MFU, bandwidth, energy).
+    pub work: Option<ModelWork>,
+    pub peaks: Option<Peaks>,
 }
 
 impl Default for BenchPoint {
@@ -95,6 +111,9 @@ impl Default for BenchPoint {
             n_threads: crate::util::default_threads() as u32,
             n_batch: 2048,
             warmup: true,
+            energy: None,
+            work: None,
+            peaks: None,
         }
     }
 }
@@ -113,6 +132,8 @@ pub struct BenchResult {
     pub decode_ms_per_token: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
     pub gpu_memory_bytes: Option<u64>,
+    pub pp_use: Option<MachineUse>,
+    pub tg_use: Option<MachineUse>,
     pub model_size: u64,
     pub model_n_params: u64,
 }
@@ -126,6 +147,7 @@ pub fn bench_model(model: &Model, point: &BenchPoint) -> Result<BenchResult> {
         n_threads: point.n_threads,
         reps: point.reps,
         warmup: point.warmup,
+        energy: point.energy.clone(),
         ..BenchTest::default()
     };
     let pp = (point.n_prompt > 0)
@@ -142,7 +164,12 @@ pub fn bench_model(model: &Model, point: &BenchPoint) -> Result<BenchResult> {
         .iter()
         .filter_map(|t| t.as_ref()?.gpu_memory_bytes)
         .max();
+    let machine = |t: &Option<TestResult>| {
+        Some(machine_use(t.as_ref()?, point.work.as_ref()?, point.peaks.as_ref()))
+    };
     Ok(BenchResult {
+        pp_use: machine(&pp),
+        tg_use: machine(&tg),
         pp_ts: pp.as_ref().map(|t| t.avg_ts),
         pp_ts_sd: pp.as_ref().map(|t| t.stddev_ts),
         tg_ts: tg.as_ref().map(|t| t.avg_ts),
@@ -255,6 +282,7 @@ pub fn run_test(model: &Model, t: &BenchTest) -> Result<TestResult> {
         }
     }
     reset_peak_rss();
+    let meter = t.energy.as_ref().map(EnergySource::start);
     let (mut prompt_ns, mut gen_ns, mut samples_ns) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..t.reps {
         crate::util::check_interrupted()?;
@@ -272,6 +300,7 @@ pub fn run_test(model: &Model, t: &BenchTest) -> Result<TestResult> {
         gen_ns.push((t2 - t1).as_nanos() as u64);
         samples_ns.push((t2 - t0).as_nanos() as u64);
     }
+    let energy_j = meter.as_ref().and_then(|m| m.joules());
     let n_tokens = (n_prompt + n_gen) as f64;
     let samples_ts: Vec<f64> = samples_ns
         .iter()
@@ -301,6 +330,8 @@ pub fn run_test(model: &Model, t: &BenchTest) -> Result<TestResult> {
         gen_ns,
         peak_rss_bytes: crate::util::peak_rss_bytes(),
         gpu_memory_bytes: gpu_memory_used(),
+        energy_source: energy_j.and(t.energy.as_ref().map(EnergySource::label)),
+        energy_j,
     })
 }
 

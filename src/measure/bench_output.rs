@@ -7,6 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::bench::TestResult;
+use super::machine_use::MachineUse;
 use crate::engine::{self, DeviceKind, Model};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,6 +45,17 @@ pub struct BenchRow {
     pub decode_ms_per_token: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
     pub gpu_memory_bytes: Option<u64>,
+    /// Work per token from the model's shapes, and how close the test came to the machine.
+    pub flops_per_token: Option<f64>,
+    pub bytes_per_token: Option<f64>,
+    pub mfu: Option<f64>,
+    pub bandwidth_use: Option<f64>,
+    pub peak_tflops: Option<f64>,
+    pub peak_tflops_source: Option<String>,
+    pub peak_gbps: Option<f64>,
+    pub peak_gbps_source: Option<String>,
+    pub joules_per_token: Option<f64>,
+    pub energy_source: Option<String>,
     pub samples_ns: Vec<u64>,
     pub samples_ts: Vec<f64>,
 }
@@ -59,7 +71,10 @@ fn device_info(kinds: &[DeviceKind]) -> String {
 }
 
 impl BenchRow {
-    pub fn new(model: &Model, n_gpu_layers: u32, t: &TestResult) -> Self {
+    pub fn new(model: &Model, n_gpu_layers: u32, t: &TestResult, machine: Option<&MachineUse>) -> Self {
+        let m = |f: fn(&MachineUse) -> Option<f64>| machine.and_then(f);
+        let flops = machine.and_then(|u| u.peak_flops.as_ref());
+        let bandwidth = machine.and_then(|u| u.peak_bandwidth.as_ref());
         Self {
             build_commit: engine::build_info::LLAMA_REVISION.to_string(),
             cpu_info: device_info(&[DeviceKind::Cpu, DeviceKind::Accelerator]),
@@ -85,6 +100,16 @@ impl BenchRow {
             decode_ms_per_token: t.decode_ms_per_token,
             peak_rss_bytes: t.peak_rss_bytes,
             gpu_memory_bytes: t.gpu_memory_bytes,
+            flops_per_token: m(|u| Some(u.flops_per_token)),
+            bytes_per_token: m(|u| Some(u.bytes_per_token)),
+            mfu: m(|u| u.mfu),
+            bandwidth_use: m(|u| u.bandwidth_use),
+            peak_tflops: flops.map(|p| p.value / 1e12),
+            peak_tflops_source: flops.map(|p| p.source.clone()),
+            peak_gbps: bandwidth.map(|p| p.value / 1e9),
+            peak_gbps_source: bandwidth.map(|p| p.source.clone()),
+            joules_per_token: m(|u| u.joules_per_token),
+            energy_source: machine.and_then(|u| u.energy_source.clone()),
             samples_ns: t.samples_ns.clone(),
             samples_ts: t.samples_ts.clone(),
         }
@@ -149,6 +174,16 @@ fn csv_rows(rows: &[BenchRow]) -> Result<String> {
         "decode_ms_per_token",
         "peak_rss_bytes",
         "gpu_memory_bytes",
+        "flops_per_token",
+        "bytes_per_token",
+        "mfu",
+        "bandwidth_use",
+        "peak_tflops",
+        "peak_tflops_source",
+        "peak_gbps",
+        "peak_gbps_source",
+        "joules_per_token",
+        "energy_source",
     ])?;
     for r in rows {
         w.write_record([
@@ -176,6 +211,16 @@ fn csv_rows(rows: &[BenchRow]) -> Result<String> {
             opt(&r.decode_ms_per_token),
             opt(&r.peak_rss_bytes),
             opt(&r.gpu_memory_bytes),
+            opt(&r.flops_per_token),
+            opt(&r.bytes_per_token),
+            opt(&r.mfu),
+            opt(&r.bandwidth_use),
+            opt(&r.peak_tflops),
+            opt(&r.peak_tflops_source),
+            opt(&r.peak_gbps),
+            opt(&r.peak_gbps_source),
+            opt(&r.joules_per_token),
+            opt(&r.energy_source),
         ])?;
     }
     Ok(String::from_utf8(
@@ -238,6 +283,11 @@ fn markdown(rows: &[BenchRow], varied: &[&str]) -> String {
     cols.push(("peak RSS", true, 10, |r| {
         r.peak_rss_bytes.map(size_text).unwrap_or_default()
     }));
+    cols.push(("MFU", true, 6, |r| percent(r.mfu)));
+    cols.push(("BW use", true, 6, |r| percent(r.bandwidth_use)));
+    cols.push(("J/token", true, 8, |r| {
+        r.joules_per_token.map(|j| format!("{j:.4}")).unwrap_or_default()
+    }));
     let mut s = String::from("|");
     for (name, right, w, _) in &cols {
         let _ = if *right {
@@ -265,5 +315,34 @@ fn markdown(rows: &[BenchRow], varied: &[&str]) -> String {
         s.push('\n');
     }
     let _ = write!(s, "\nbuild: {}\n", engine::build_info::LLAMA_REVISION);
-    s
+    s + &limits_footer(rows)
+}
+
+fn percent(v: Option<f64>) -> String {
+    v.map(|f| format!("{:.1}%", f * 100.0)).unwrap_or_default()
+}
+
+/// Where the MFU, bandwidth and energy columns come from, one line each (every distinct source).
+fn limits_footer(rows: &[BenchRow]) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut add = |line: String| {
+        if !lines.contains(&line) {
+            lines.push(line);
+        }
+    };
+    for r in rows {
+        if let (Some(v), Some(src)) = (r.peak_tflops, &r.peak_tflops_source) {
+            add(format!("MFU against {v:.3} TFLOP/s ({src})"));
+        }
+        if let (Some(v), Some(src)) = (r.peak_gbps, &r.peak_gbps_source) {
+            add(format!("{}: BW use against {v:.1} GB/s ({src})", r.test_name()));
+        }
+        if let Some(src) = &r.energy_source {
+            add(format!("J/token: {src}"));
+        }
+    }
+    if rows.iter().any(|r| r.joules_per_token.is_none()) {
+        add("J/token: no energy counter here (RAPL, NVML); --tdp W gives the TDP estimate".into());
+    }
+    lines.iter().map(|l| l.clone() + "\n").collect()
 }

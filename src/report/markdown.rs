@@ -77,6 +77,9 @@ pub fn report_md(
     for (r, name) in results.iter().zip(&names) {
         rung_table(&mut s, r, name, opts);
     }
+    if let Some(section) = super::machine::machine_use_md(results) {
+        s.push_str(&section);
+    }
     settings(&mut s, results, &names);
     s
 }

@@ -12,6 +12,7 @@ pub mod charts;
 pub mod composite;
 pub mod data;
 pub mod fit;
+pub mod machine;
 pub mod format;
 pub mod markdown;
 mod options;

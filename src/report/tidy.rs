@@ -46,6 +46,15 @@ const HEAD: &[&str] = &[
     "tg_ts",
     "tg_ts_sd",
     "peak_rss_bytes",
+    "pp_flops_per_token",
+    "tg_flops_per_token",
+    "tg_bytes_per_token",
+    "pp_mfu_pct",
+    "tg_mfu_pct",
+    "tg_bw_use_pct",
+    "pp_j_per_token",
+    "tg_j_per_token",
+    "energy_source",
 ];
 
 /// Columns after the per-task ones.
@@ -102,6 +111,27 @@ pub fn results_csv(results: &[SweepResults], opts: &ReportOptions) -> Result<Vec
     Ok(w.into_inner()?)
 }
 
+/// The machine-use columns: work per token, utilization in percent, energy and its label.
+fn machine_use_cells(r: &RungResult) -> Vec<String> {
+    let (pp, tg) = (r.pp_use.as_ref(), r.tg_use.as_ref());
+    let pct = |v: Option<f64>| csv_num(v.map(|x| 100.0 * x));
+    let source = [tg, pp]
+        .into_iter()
+        .flatten()
+        .find_map(|u| u.energy_source.clone());
+    vec![
+        csv_num(pp.map(|u| u.flops_per_token)),
+        csv_num(tg.map(|u| u.flops_per_token)),
+        csv_num(tg.map(|u| u.bytes_per_token)),
+        pct(pp.and_then(|u| u.mfu)),
+        pct(tg.and_then(|u| u.mfu)),
+        pct(tg.and_then(|u| u.bandwidth_use)),
+        csv_num(pp.and_then(|u| u.joules_per_token)),
+        csv_num(tg.and_then(|u| u.joules_per_token)),
+        source.unwrap_or_default(),
+    ]
+}
+
 fn record(
     model: &str,
     r: &RungResult,
@@ -151,6 +181,7 @@ fn record(
         csv_num(r.tg_ts_sd),
         csv_int(r.peak_rss_bytes),
     ];
+    rec.extend(machine_use_cells(r));
     let s = composite_scores(r, base, opts);
     for t in tasks {
         let found = r.tasks.iter().find(|x| task_key(&x.task) == task_key(t));

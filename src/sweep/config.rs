@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use super::plan::{ImatrixFor, SweepPlan};
 use crate::engine::build_info;
+use crate::measure::peaks::PeakOverrides;
 use crate::report::ReportOptions;
 
 /// llama-bench's settings for the throughput of each rung.
@@ -42,6 +43,9 @@ pub struct SweepConfig {
     pub n_gpu_layers: u32,
     /// None: no throughput measurement.
     pub bench: Option<BenchSettings>,
+    /// Peaks the user gives instead of measured ones, and the TDP for estimated energy.
+    pub peak_overrides: PeakOverrides,
+    pub tdp_watts: Option<f64>,
     /// Multiple-choice tasks as `NAME[=PATH]`.
     pub tasks: Vec<String>,
     pub task_limit: Option<usize>,
@@ -80,6 +84,17 @@ impl SweepConfig {
                 "bench".into(),
                 format!("p{} n{} r{}", b.n_prompt, b.n_gen, b.reps),
             ));
+        }
+        // Only when given, so sweeps that give none keep their fingerprint.
+        let o = &self.peak_overrides;
+        for (name, v) in [
+            ("peak_tflops", o.tflops),
+            ("peak_gbps", o.gbps),
+            ("tdp_watts", self.tdp_watts),
+        ] {
+            if let Some(v) = v {
+                inputs.push((name.into(), v.to_string()));
+            }
         }
         inputs.push(("imatrix_for".into(), self.imatrix_for.as_str().into()));
         if let Some(p) = &self.imatrix {

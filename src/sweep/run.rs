@@ -10,9 +10,11 @@ use super::events::{Observer, SweepEvent};
 use super::manifest::{self, Manifest};
 use super::plan::{PruneLevel, Rung};
 use super::prepare::{self, PrunedSource};
-use super::rung::{self, Shared};
+use super::rung::{self, MachineLimits, Shared};
 use crate::engine::{open_gguf, Model, Token};
 use crate::gguf::{GgufFile, Summary};
+use crate::measure::energy::EnergySource;
+use crate::measure::peaks::peaks_for_run;
 use crate::measure::KldBase;
 use crate::prune::BlockScores;
 use crate::quant::quantize::{quantize_file, QuantizeOptions};
@@ -52,6 +54,8 @@ struct SweepState<'a> {
     kld_base: Option<KldBase>,
     /// Rungs started or skipped so far, for the progress count.
     index: usize,
+    /// What every bench is compared with, from the base pass on.
+    limits: MachineLimits,
 }
 
 impl<'a> SweepState<'a> {
@@ -89,6 +93,7 @@ impl<'a> SweepState<'a> {
             base: None,
             kld_base: None,
             index: 0,
+            limits: MachineLimits::default(),
         })
     }
 
@@ -133,13 +138,22 @@ impl<'a> SweepState<'a> {
     /// measured against (from an earlier run of the sweep when it measured the base).
     fn measure_base(&mut self) -> Result<()> {
         let cfg = self.cfg;
+        self.machine_limits();
         let base_file = cfg.out_dir.join(KLD_BASE_FILE);
         let kld_base = match self.base.take() {
             Some((model, tokens)) => {
                 let mut r = RungResult::new(self.base_type, self.base_type);
                 describe_type(&mut r, self.base_type);
                 record_size(&mut r, &self.input);
-                let base = rung::measure_base(cfg, &tokens, &model, &mut r, &self.tasks, self.on)?;
+                let base = rung::measure_base(
+                    cfg,
+                    &tokens,
+                    &model,
+                    &mut r,
+                    &self.tasks,
+                    &self.limits,
+                    self.on,
+                )?;
                 base.save(&base_file)?;
                 self.manifest.results.base = Some(r);
                 self.manifest.kld_base = Some(KLD_BASE_FILE.into());
@@ -151,6 +165,30 @@ impl<'a> SweepState<'a> {
         self.kld_base = Some(kld_base);
         self.text = String::new();
         Ok(())
+    }
+
+    /// The machine's peaks (kept from an earlier run of the sweep, so every rung is compared with
+    /// the same figures) and its energy source. Without peaks the bench still runs; only its
+    /// utilization figures are left out.
+    fn machine_limits(&mut self) {
+        let cfg = self.cfg;
+        if cfg.bench.is_none() {
+            return;
+        }
+        let gpu = cfg.n_gpu_layers > 0;
+        if self.manifest.results.peaks.is_none() {
+            (self.on)(SweepEvent::Stage("measuring the machine's peaks"));
+            match peaks_for_run(gpu, cfg.n_threads, cfg.peak_overrides, &mut |_| {}) {
+                Ok(p) => self.manifest.results.peaks = Some(p),
+                Err(e) => (self.on)(SweepEvent::Warning(format!(
+                    "the machine's peaks could not be measured ({e:#}); MFU and bandwidth use are left out"
+                ))),
+            }
+        }
+        self.limits = MachineLimits {
+            peaks: self.manifest.results.peaks.clone(),
+            energy: EnergySource::detect(gpu, cfg.tdp_watts),
+        };
     }
 
     /// The rungs of one pruning level, which share one pruned model: made here when some rung of
@@ -262,6 +300,7 @@ impl<'a> SweepState<'a> {
                 .as_ref()
                 .expect("the base pass comes before the rungs"),
             tasks: &self.tasks,
+            limits: &self.limits,
         };
         rung::measure_file(cfg, &path, &shared, &mut res, self.on)?;
         Ok(res)

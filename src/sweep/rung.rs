@@ -8,7 +8,10 @@ use anyhow::Result;
 
 use super::config::SweepConfig;
 use super::events::{Observer, SweepEvent};
-use crate::engine::{Model, ModelOptions, Token};
+use crate::engine::{open_gguf, Model, ModelOptions, Token};
+use crate::measure::energy::EnergySource;
+use crate::measure::peaks::Peaks;
+use crate::measure::work::ModelWork;
 use crate::measure::{self, BaseCapture, Eval, KldBase, PerplexityOptions, PerplexityRun};
 use crate::results::{KldSummary, RungResult, TaskScore};
 use crate::tasks::TaskSet;
@@ -17,6 +20,14 @@ use crate::tasks::TaskSet;
 pub struct Shared<'a> {
     pub kld_base: &'a KldBase,
     pub tasks: &'a [TaskSet],
+    pub limits: &'a MachineLimits,
+}
+
+/// The machine's peaks and energy counter every rung's bench is compared with.
+#[derive(Debug, Clone, Default)]
+pub struct MachineLimits {
+    pub peaks: Option<Peaks>,
+    pub energy: Option<EnergySource>,
 }
 
 pub fn model_options(cfg: &SweepConfig) -> ModelOptions {
@@ -56,6 +67,7 @@ pub fn measure_base(
     model: &Model,
     r: &mut RungResult,
     tasks: &[TaskSet],
+    limits: &MachineLimits,
     on: Observer<'_>,
 ) -> Result<KldBase> {
     on(SweepEvent::Stage("base perplexity"));
@@ -82,7 +94,7 @@ pub fn measure_base(
     let base = run
         .base
         .expect("a compact capture returns the base it captured");
-    bench_and_tasks(cfg, model, r, tasks, on)?;
+    bench_and_tasks(cfg, model, r, tasks, limits, on)?;
     Ok(base)
 }
 
@@ -109,7 +121,7 @@ pub fn measure_file(
         r.ln_ppl_ratio_err = Some(k.stats.ln_ppl_ratio_err);
         r.kld = Some(KldSummary::from(&k.stats));
     }
-    bench_and_tasks(cfg, &model, r, shared.tasks, on)
+    bench_and_tasks(cfg, &model, r, shared.tasks, shared.limits, on)
 }
 
 fn record_perplexity(r: &mut RungResult, run: &PerplexityRun) {
@@ -123,6 +135,7 @@ fn bench_and_tasks(
     model: &Model,
     r: &mut RungResult,
     tasks: &[TaskSet],
+    limits: &MachineLimits,
     on: Observer<'_>,
 ) -> Result<()> {
     if let Some(b) = &cfg.bench {
@@ -145,6 +158,11 @@ fn bench_and_tasks(
                 // The perplexity pass has just run every weight through the same kernels; a
                 // warm-up run would add a pp of n_prompt tokens per rung and change nothing.
                 warmup: false,
+                energy: limits.energy.clone(),
+                work: open_gguf(model.path())
+                    .ok()
+                    .and_then(|f| ModelWork::from_gguf(&f).ok()),
+                peaks: limits.peaks.clone(),
             },
         )?;
         r.pp_ts = res.pp_ts;
@@ -152,6 +170,8 @@ fn bench_and_tasks(
         r.tg_ts = res.tg_ts;
         r.tg_ts_sd = res.tg_ts_sd;
         r.peak_rss_bytes = res.peak_rss_bytes;
+        r.pp_use = res.pp_use;
+        r.tg_use = res.tg_use;
         r.times.bench_s = Some(t0.elapsed().as_secs_f64());
     }
     if !tasks.is_empty() {

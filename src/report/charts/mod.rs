@@ -17,6 +17,7 @@ mod context;
 pub mod draw;
 mod fig7;
 mod heat;
+mod machine;
 mod primitives;
 mod prune;
 mod quality;
@@ -81,6 +82,10 @@ pub fn render_charts(
         (
             "tps_vs_bits: no throughput measured",
             quality::tps_vs_bits(&ctx),
+        ),
+        (
+            "machine_use_vs_bits: no MFU or bandwidth use measured",
+            machine::machine_use_vs_bits(&ctx),
         ),
         (
             "accuracy_vs_bits: no task accuracy measured",

@@ -1,0 +1,134 @@
+//! The report's "Machine use" section: the peaks and where they came from, each rung's MFU,
+//! bandwidth use and energy per token, and which rung comes closest to the machine's limit.
+
+use std::fmt::Write as _;
+
+use crate::measure::machine_use::MachineUse;
+use crate::results::{RungResult, SweepResults};
+
+use super::data;
+use super::format::opt;
+
+fn pct(v: Option<f64>) -> String {
+    opt(v, |f| format!("{:.1}%", f * 100.0))
+}
+
+fn joules(u: &Option<MachineUse>) -> String {
+    opt(u.as_ref().and_then(|u| u.joules_per_token), |j| {
+        format!("{j:.4}")
+    })
+}
+
+/// The rung (of all models) closest to a limit: prompt processing's MFU or generation's
+/// bandwidth use, whichever is the larger fraction, in words.
+pub fn closest_to_limit(results: &[SweepResults]) -> Option<String> {
+    let names = data::model_names(results);
+    let mut best: Option<(f64, String)> = None;
+    for (res, name) in results.iter().zip(&names) {
+        for r in data::all_rows(res).into_iter().filter(|r| r.ok()) {
+            let pp = r.pp_use.as_ref().and_then(|u| u.mfu);
+            let tg = r.tg_use.as_ref().and_then(|u| u.bandwidth_use);
+            let candidates = [
+                (pp, "prompt processing at {} of peak FLOPs (MFU)"),
+                (tg, "generation at {} of memory bandwidth"),
+            ];
+            for (v, what) in candidates {
+                let Some(v) = v else { continue };
+                if best.as_ref().is_none_or(|(b, _)| v > *b) {
+                    let who = if results.len() > 1 {
+                        format!("{name} {}", r.rung)
+                    } else {
+                        r.rung.clone()
+                    };
+                    let text = what.replace("{}", &format!("{:.1}%", v * 100.0));
+                    best = Some((v, format!("{who}: {text}")));
+                }
+            }
+        }
+    }
+    best.map(|(_, s)| format!("Closest to the machine's limit: {s}."))
+}
+
+fn peaks_lines(s: &mut String, r: &SweepResults) {
+    let Some(p) = &r.peaks else { return };
+    if let Some(f) = &p.flops {
+        let _ = writeln!(
+            s,
+            "- Peak compute: {:.3} TFLOP/s, {}.",
+            f.value / 1e12,
+            f.source
+        );
+    }
+    if let Some(b) = &p.bandwidth {
+        let _ = writeln!(
+            s,
+            "- Main-memory bandwidth: {:.1} GB/s, {}.",
+            b.value / 1e9,
+            b.source
+        );
+    }
+    if !p.bandwidth_curve.is_empty() {
+        s.push_str("- Each rung's bandwidth use is against the streaming-read bandwidth of a buffer no larger than what it reads per token (a model that fits in cache reads faster than main memory).\n");
+    }
+    let _ = writeln!(s, "- Device: {}; measured {}.", p.device, p.measured);
+}
+
+fn row(s: &mut String, r: &RungResult) {
+    let (pp, tg) = (&r.pp_use, &r.tg_use);
+    let _ = writeln!(
+        s,
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        r.rung,
+        opt(data::bits(r), |b| format!("{b:.2}")),
+        opt(r.pp_ts, |v| format!("{v:.1}")),
+        pct(pp.as_ref().and_then(|u| u.mfu)),
+        opt(r.tg_ts, |v| format!("{v:.1}")),
+        opt(tg.as_ref().map(|u| u.bytes_per_token), |b| format!(
+            "{:.1}",
+            b / 1e6
+        )),
+        pct(tg.as_ref().and_then(|u| u.bandwidth_use)),
+        pct(tg.as_ref().and_then(|u| u.mfu)),
+        joules(pp),
+        joules(tg),
+    );
+}
+
+/// The section, or `None` when no rung has a machine-use figure.
+pub fn machine_use_md(results: &[SweepResults]) -> Option<String> {
+    let any = results
+        .iter()
+        .flat_map(data::all_rows)
+        .any(|r| r.pp_use.is_some() || r.tg_use.is_some());
+    if !any {
+        return None;
+    }
+    let mut s = String::from("## Machine use\n\n");
+    if let Some(line) = closest_to_limit(results) {
+        let _ = writeln!(s, "{line}\n");
+    }
+    for (res, name) in results.iter().zip(data::model_names(results)) {
+        if results.len() > 1 {
+            let _ = writeln!(s, "### {name}\n");
+        }
+        peaks_lines(&mut s, res);
+        let energy = data::all_rows(res)
+            .iter()
+            .filter_map(|r| r.tg_use.as_ref().or(r.pp_use.as_ref()))
+            .find_map(|u| u.energy_source.clone());
+        let _ = writeln!(
+            s,
+            "- Energy per token: {}.\n",
+            energy.unwrap_or_else(|| {
+                "not measured (no RAPL or NVML counter here; --tdp W gives the TDP estimate)".into()
+            })
+        );
+        s.push_str("| rung | bpw | pp t/s | pp MFU | tg t/s | tg MB/token | tg BW use | tg MFU | pp J/token | tg J/token |\n");
+        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for r in data::all_rows(res).into_iter().filter(|r| r.ok()) {
+            row(&mut s, r);
+        }
+        s.push('\n');
+    }
+    Some(s)
+}
