@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 
 use mpt_gguf::engine::{open_gguf, Model, ModelOptions};
+use mpt_gguf::measure::bench::{run_test, BenchTest};
+use mpt_gguf::measure::bench_output::{render, BenchFormat, BenchRow};
 use mpt_gguf::measure::energy::EnergySource;
 use mpt_gguf::measure::machine_use::machine_use;
 use mpt_gguf::measure::peaks::{peaks_for_run, PeakOverrides, Peaks};
 use mpt_gguf::measure::work::ModelWork;
-use mpt_gguf::measure::bench::{run_test, BenchTest};
-use mpt_gguf::measure::bench_output::{render, BenchFormat, BenchRow};
 
 /// Throughput as llama-bench measures it, plus time to first token, ms/token and peak memory.
 #[derive(clap::Args, Debug)]
@@ -191,8 +191,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
                             );
                             let result = run_test(&model, &test)
                                 .with_context(|| format!("{}: benchmark failed", path.display()))?;
-                            let machine =
-                                work.as_ref().map(|w| machine_use(&result, w, peaks.as_ref()));
+                            let machine = work
+                                .as_ref()
+                                .map(|w| machine_use(&result, w, peaks.as_ref()));
                             rows.push(BenchRow::new(&model, ngl, &result, machine.as_ref()));
                         }
                     }

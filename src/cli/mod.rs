@@ -9,6 +9,7 @@ mod imatrix;
 mod inspect;
 mod machine_args;
 mod model_path;
+mod peaks;
 mod perplexity;
 mod plot;
 mod progress;
@@ -32,7 +33,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The bit-width ladder in one command: quantize to every rung, measure each, report.
-    Sweep(sweep::SweepArgs),
+    Sweep(Box<sweep::SweepArgs>),
     /// Read a GGUF file natively and summarise it: types, sizes, bits per weight.
     Inspect(inspect::InspectArgs),
     /// List every quantization type the bundled llama.cpp can make.
@@ -55,11 +56,13 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Multiple-choice accuracy (ARC, MMLU, HellaSwag, WinoGrande) in-process.
     Eval(eval::EvalArgs),
+    /// The machine's peak FLOPs/s and memory bandwidth, measured through ggml and cached.
+    Peaks(peaks::PeaksArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Sweep(args) => sweep::run(args),
+        Command::Sweep(args) => sweep::run(*args),
         Command::Inspect(args) => inspect::run(args),
         Command::Types(args) => types::run(args),
         Command::Quantize(args) => quantize::run(args),
@@ -71,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Perplexity(args) => perplexity::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Peaks(args) => peaks::run(args),
     }
 }
 

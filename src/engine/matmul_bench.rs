@@ -81,7 +81,7 @@ pub fn time_matmul(
     super::init();
     let (blck, _, _) = super::ggml_type_layout(type_id)
         .ok_or_else(|| anyhow::anyhow!("ggml does not know type {type_id}"))?;
-    if shape.cols as u64 % blck != 0 || shape.rows == 0 || shape.tokens == 0 {
+    if !(shape.cols as u64).is_multiple_of(blck) || shape.rows == 0 || shape.tokens == 0 {
         bail!(
             "a {}x{} {} matrix does not fit the type's blocks",
             shape.rows,
@@ -126,10 +126,17 @@ pub fn time_matmul(
         let gbuf = sys::ggml_backend_alloc_ctx_tensors(s.graph_ctx, s.backend);
         s.buffers.push(gbuf);
         if wbuf.is_null() || gbuf.is_null() {
-            bail!("ggml could not allocate a {}x{} matrix", shape.rows, shape.cols);
+            bail!(
+                "ggml could not allocate a {}x{} matrix",
+                shape.rows,
+                shape.cols
+            );
         }
         if sys::ggml_nbytes(w) != weights.len() || sys::ggml_nbytes(x) != activations.len() * 4 {
-            bail!("ggml's size of a {} matrix differs from ours", type_name(type_id));
+            bail!(
+                "ggml's size of a {} matrix differs from ours",
+                type_name(type_id)
+            );
         }
         sys::ggml_backend_tensor_set(w, weights.as_ptr().cast(), 0, weights.len());
         sys::ggml_backend_tensor_set(x, activations.as_ptr().cast(), 0, activations.len() * 4);
@@ -172,8 +179,9 @@ unsafe fn weight_buffer_type(
     if reg.is_null() || proc_addr.is_null() {
         return default;
     }
-    let get_extra: unsafe extern "C" fn(sys::ggml_backend_dev_t) -> *mut sys::ggml_backend_buffer_type_t =
-        std::mem::transmute(proc_addr);
+    let get_extra: unsafe extern "C" fn(
+        sys::ggml_backend_dev_t,
+    ) -> *mut sys::ggml_backend_buffer_type_t = std::mem::transmute(proc_addr);
     let mut list = get_extra(dev);
     let weight = (*op).src[0];
     while !list.is_null() && !(*list).is_null() {

@@ -165,7 +165,11 @@ pub fn bench_model(model: &Model, point: &BenchPoint) -> Result<BenchResult> {
         .filter_map(|t| t.as_ref()?.gpu_memory_bytes)
         .max();
     let machine = |t: &Option<TestResult>| {
-        Some(machine_use(t.as_ref()?, point.work.as_ref()?, point.peaks.as_ref()))
+        Some(machine_use(
+            t.as_ref()?,
+            point.work.as_ref()?,
+            point.peaks.as_ref(),
+        ))
     };
     Ok(BenchResult {
         pp_use: machine(&pp),

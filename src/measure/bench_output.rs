@@ -71,7 +71,12 @@ fn device_info(kinds: &[DeviceKind]) -> String {
 }
 
 impl BenchRow {
-    pub fn new(model: &Model, n_gpu_layers: u32, t: &TestResult, machine: Option<&MachineUse>) -> Self {
+    pub fn new(
+        model: &Model,
+        n_gpu_layers: u32,
+        t: &TestResult,
+        machine: Option<&MachineUse>,
+    ) -> Self {
         let m = |f: fn(&MachineUse) -> Option<f64>| machine.and_then(f);
         let flops = machine.and_then(|u| u.peak_flops.as_ref());
         let bandwidth = machine.and_then(|u| u.peak_bandwidth.as_ref());
@@ -286,7 +291,9 @@ fn markdown(rows: &[BenchRow], varied: &[&str]) -> String {
     cols.push(("MFU", true, 6, |r| percent(r.mfu)));
     cols.push(("BW use", true, 6, |r| percent(r.bandwidth_use)));
     cols.push(("J/token", true, 8, |r| {
-        r.joules_per_token.map(|j| format!("{j:.4}")).unwrap_or_default()
+        r.joules_per_token
+            .map(|j| format!("{j:.4}"))
+            .unwrap_or_default()
     }));
     let mut s = String::from("|");
     for (name, right, w, _) in &cols {
@@ -335,7 +342,10 @@ fn limits_footer(rows: &[BenchRow]) -> String {
             add(format!("MFU against {v:.3} TFLOP/s ({src})"));
         }
         if let (Some(v), Some(src)) = (r.peak_gbps, &r.peak_gbps_source) {
-            add(format!("{}: BW use against {v:.1} GB/s ({src})", r.test_name()));
+            add(format!(
+                "{}: BW use against {v:.1} GB/s ({src})",
+                r.test_name()
+            ));
         }
         if let Some(src) = &r.energy_source {
             add(format!("J/token: {src}"));

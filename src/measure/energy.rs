@@ -57,7 +57,10 @@ impl EnergySource {
                 .iter()
                 .filter_map(|d| {
                     let energy = read_u64(&d.join("energy_uj"))?;
-                    Some((energy, read_u64(&d.join("max_energy_range_uj")).unwrap_or(0)))
+                    Some((
+                        energy,
+                        read_u64(&d.join("max_energy_range_uj")).unwrap_or(0),
+                    ))
                 })
                 .collect(),
             EnergySource::Nvml => nvml::total_energy_mj()

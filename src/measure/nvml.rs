@@ -17,7 +17,12 @@ mod imp {
         };
         let n = nvml.device_count().unwrap_or(0);
         (0..n)
-            .filter_map(|i| nvml.device_by_index(i).ok()?.total_energy_consumption().ok())
+            .filter_map(|i| {
+                nvml.device_by_index(i)
+                    .ok()?
+                    .total_energy_consumption()
+                    .ok()
+            })
             .collect()
     }
 

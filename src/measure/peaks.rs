@@ -280,7 +280,7 @@ impl Peaks {
 
 /// The peaks of the device a run uses (the first GPU when layers are offloaded, else the CPU on
 /// `n_threads` threads): cached for this machine, or measured and cached (`on_measure` is told
-/// first, as it takes a few seconds); the given figures replace measured ones.
+/// first, as it takes seconds); the given figures replace measured ones.
 pub fn peaks_for_run(
     gpu: bool,
     n_threads: u32,
@@ -288,10 +288,23 @@ pub fn peaks_for_run(
     on_measure: &mut dyn FnMut(&str),
 ) -> Result<Peaks> {
     let device = device_description(gpu, n_threads);
-    let path = cache_path(&device, n_threads);
-    if let Some(cached) = path.as_deref().and_then(Peaks::load) {
+    if let Some(cached) = cache_path(&device, n_threads)
+        .as_deref()
+        .and_then(Peaks::load)
+    {
         return Ok(cached.with_overrides(overrides));
     }
+    measure_and_cache(gpu, n_threads, on_measure).map(|p| p.with_overrides(overrides))
+}
+
+/// Measures the device's peaks now and replaces the cached ones.
+pub fn measure_and_cache(
+    gpu: bool,
+    n_threads: u32,
+    on_measure: &mut dyn FnMut(&str),
+) -> Result<Peaks> {
+    let device = device_description(gpu, n_threads);
+    let path = cache_path(&device, n_threads);
     on_measure(&device);
     let peaks = if gpu {
         let bandwidth = super::nvml::memory_bandwidth().map(|value| Peak {
@@ -306,11 +319,11 @@ pub fn peaks_for_run(
         // A cache that cannot be written costs a measurement next time, nothing more.
         let _ = peaks.save(p);
     }
-    Ok(peaks.with_overrides(overrides))
+    Ok(peaks)
 }
 
 /// `CPU: <model>, N threads` or the GPU's description.
-fn device_description(gpu: bool, n_threads: u32) -> String {
+pub fn device_description(gpu: bool, n_threads: u32) -> String {
     use crate::engine::DeviceKind;
     let devices = crate::engine::devices();
     let find = |kind: DeviceKind| devices.iter().find(|d| d.kind == kind);
@@ -380,7 +393,7 @@ mod tests {
             gbps: Some(50.0),
         });
         assert_eq!(p.flops.as_ref().unwrap().value, 1.5e12);
-        assert_eq!(p.flops.unwrap().source, "given: --peak-tflops");
+        assert_eq!(p.flops.as_ref().unwrap().source, "given: --peak-tflops");
         let bw = p.bandwidth_for(1e9).unwrap();
         assert_eq!((bw.value, bw.source.as_str()), (50e9, "given: --peak-gbps"));
     }

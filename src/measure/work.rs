@@ -66,7 +66,7 @@ impl ModelWork {
         let n_embd = arch_u64("embedding_length").unwrap_or(0);
         let n_head = arch_u64("attention.head_count").unwrap_or(0);
         let n_head_kv = arch_u64("attention.head_count_kv").unwrap_or(n_head);
-        let head_dim = if n_head > 0 { n_embd / n_head } else { 0 };
+        let head_dim = n_embd.checked_div(n_head).unwrap_or(0);
         let key_len = arch_u64("attention.key_length").unwrap_or(head_dim);
         let value_len = arch_u64("attention.value_length").unwrap_or(head_dim);
         let n_expert = arch_u64("expert_count").unwrap_or(0);

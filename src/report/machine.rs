@@ -132,3 +132,58 @@ pub fn machine_use_md(results: &[SweepResults]) -> Option<String> {
     }
     Some(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rung(name: &str, pp_mfu: Option<f64>, tg_bw: Option<f64>) -> RungResult {
+        let mut r = RungResult::new(name, name);
+        r.bpw = Some(4.5);
+        r.pp_use = pp_mfu.map(|m| MachineUse {
+            mfu: Some(m),
+            ..Default::default()
+        });
+        r.tg_use = tg_bw.map(|b| MachineUse {
+            bandwidth_use: Some(b),
+            joules_per_token: Some(0.25),
+            energy_source: Some("estimated (TDP 50 W)".into()),
+            ..Default::default()
+        });
+        r
+    }
+
+    #[test]
+    fn the_rung_closest_to_a_limit_is_named_with_its_figure() {
+        let res = SweepResults {
+            rungs: vec![
+                rung("Q8_0", Some(0.20), Some(0.55)),
+                rung("Q4_K_M", Some(0.61), Some(0.30)),
+                rung("Q2_K", None, None),
+            ],
+            ..Default::default()
+        };
+        let line = closest_to_limit(std::slice::from_ref(&res)).unwrap();
+        assert_eq!(
+            line,
+            "Closest to the machine's limit: Q4_K_M: prompt processing at 61.0% of peak FLOPs (MFU)."
+        );
+        let md = machine_use_md(std::slice::from_ref(&res)).unwrap();
+        assert!(md.contains("| Q8_0 | 4.50 |"), "{md}");
+        assert!(
+            md.contains("Energy per token: estimated (TDP 50 W)."),
+            "{md}"
+        );
+        assert!(md.contains("55.0%") && md.contains("0.2500"), "{md}");
+    }
+
+    #[test]
+    fn no_section_without_machine_use() {
+        let res = SweepResults {
+            rungs: vec![rung("Q8_0", None, None)],
+            ..Default::default()
+        };
+        assert!(machine_use_md(std::slice::from_ref(&res)).is_none());
+        assert!(closest_to_limit(std::slice::from_ref(&res)).is_none());
+    }
+}

@@ -7,6 +7,7 @@ mod engine;
 mod gguf_bad_input;
 mod gguf_real;
 mod gguf_types;
+mod machine_use;
 mod measure_api;
 mod measure_bench;
 mod measure_cli;

@@ -204,6 +204,7 @@ fn bench_model_gives_pp_and_tg() {
             n_threads: 1,
             n_batch: 2048,
             warmup: false,
+            ..BenchPoint::default()
         },
     )
     .unwrap();

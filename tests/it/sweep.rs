@@ -99,6 +99,7 @@ fn sig4(a: f64, b: f64) -> bool {
 #[test]
 fn a_small_ladder_end_to_end_then_resume_and_refusals() {
     let f16 = support::model_f16();
+    support::machine_peaks();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep");
     // Q1_0 cannot be made for this model (rows of 576): recorded as failed, the sweep goes on.
@@ -175,6 +176,36 @@ fn a_small_ladder_end_to_end_then_resume_and_refusals() {
     assert!(std::fs::read_to_string(out.join("report.md"))
         .unwrap()
         .contains("charts/ppl_vs_bpw.png"));
+    // Machine use: every benched rung against the peaks recorded once for the sweep.
+    assert!(r.peaks.as_ref().and_then(|p| p.flops.as_ref()).is_some());
+    for rung in &r.rungs[..3] {
+        let (pp, tg) = (rung.pp_use.as_ref().unwrap(), rung.tg_use.as_ref().unwrap());
+        for v in [pp.mfu, tg.mfu, tg.bandwidth_use] {
+            assert!(
+                v.is_some_and(|v| v > 0.0 && v <= 1.0),
+                "{}: {v:?}",
+                rung.rung
+            );
+        }
+    }
+    let csv_text = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let mut tidy = csv::Reader::from_reader(csv_text.as_bytes());
+    let header = tidy.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (mfu, bw) = (column("pp_mfu_pct"), column("tg_bw_use_pct"));
+    for rec in tidy
+        .records()
+        .map(Result::unwrap)
+        .filter(|r| r[1] != *"Q1_0")
+    {
+        for i in [mfu, bw] {
+            let pct: f64 = rec[i].parse().unwrap();
+            assert!(pct > 0.0 && pct <= 100.0, "{}: {pct}", &rec[1]);
+        }
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("## Machine use") && report.contains("Closest to the machine's limit"));
+    assert!(out.join("charts/machine_use_vs_bits.png").exists());
 
     // The same command again: nothing re-measured (failed rungs are retried and fail again).
     let err = ok(&sweep_cmd(&f16, &out, types, tasks).output().unwrap());

@@ -24,7 +24,10 @@ pub fn repo() -> PathBuf {
 
 /// The mpt-gguf binary built with these tests.
 pub fn mpt_command() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mpt-gguf"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mpt-gguf"));
+    // The machine's peaks are cached with the fixtures, not in the user's cache.
+    c.env("MPT_CACHE_DIR", fixtures_dir().join("cache"));
+    c
 }
 
 /// Runs mpt-gguf with `args` to the end.
@@ -119,6 +122,21 @@ pub fn fixture(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
         std::fs::rename(&tmp, &path).unwrap();
     }
     path
+}
+
+/// This machine's peaks, measured once (under the fixture lock) into the cache every mpt-gguf
+/// command of the tests reads; returns `mpt-gguf peaks --json` as it printed them.
+pub fn machine_peaks() -> serde_json::Value {
+    let path = fixture("peaks.json", |out| {
+        let o = mpt_command().args(["peaks", "--json"]).output().unwrap();
+        assert!(
+            o.status.success(),
+            "mpt-gguf peaks failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        std::fs::write(out, &o.stdout).unwrap();
+    });
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// The F16 baseline: the Q4_1 file requantized to F16 by mpt-gguf's own quantizer.

@@ -69,6 +69,7 @@ fn results(name: &str, n_params: u64) -> SweepResults {
         },
         base: None,
         rungs: vec![],
+        peaks: None,
     };
     r.provenance.machine.n_cpus = 2;
     r
