@@ -160,13 +160,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let mut rows = Vec::with_capacity(total);
     let mut limits = Limits::new(&a.machine);
     for path in &a.model {
-        let work = model_work(path);
         for &ngl in &ngls {
             let opts = ModelOptions {
                 n_gpu_layers: ngl,
                 ..Default::default()
             };
             let model = Model::load(path, &opts)?;
+            let work = model_work(path);
             let energy = EnergySource::detect(ngl > 0, a.machine.tdp_watts);
             for &n_batch in &batches {
                 for &n_ubatch in &ubatches {

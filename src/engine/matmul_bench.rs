@@ -138,6 +138,10 @@ pub fn time_matmul(
                 type_name(type_id)
             );
         }
+        // A backend aborts the process on an operation it does not support: ask first.
+        if !sys::ggml_backend_dev_supports_op(dev, y) {
+            bail!("{device:?} cannot multiply {} weights", type_name(type_id));
+        }
         sys::ggml_backend_tensor_set(w, weights.as_ptr().cast(), 0, weights.len());
         sys::ggml_backend_tensor_set(x, activations.as_ptr().cast(), 0, activations.len() * 4);
 

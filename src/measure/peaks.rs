@@ -93,10 +93,16 @@ pub fn measure_flops(device: ComputeDevice, n_threads: u32) -> Result<(Peak, Vec
     let shape = matmul_shape(device);
     let mut kernels = Vec::new();
     for &name in TIMED_TYPES {
+        crate::util::check_interrupted()?;
         let id = GgmlType::from_name(name)
             .with_context(|| format!("ggml type {name} unknown"))?
             .id();
-        let seconds = matmul_bench::time_matmul(device, id, shape, n_threads, MATMUL_REPS)?;
+        // A type the device cannot multiply (some backends lack a few) cannot run in a rung
+        // either: it is left out.
+        let Ok(seconds) = matmul_bench::time_matmul(device, id, shape, n_threads, MATMUL_REPS)
+        else {
+            continue;
+        };
         let best = seconds.iter().copied().fold(f64::INFINITY, f64::min);
         kernels.push(KernelSpeed {
             ggml_type: name.to_string(),
