@@ -20,4 +20,6 @@ fi
 echo "test: llama.cpp's tools in $MPT_REFERENCE_BIN" >&2
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
+# The NVML code (GPU energy and bandwidth) is compiled in CUDA builds only: lint it here too.
+cargo clippy --release --lib --features nvml -- -D warnings
 cargo test --release "$@"

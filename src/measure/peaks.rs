@@ -86,36 +86,49 @@ const TIMED_TYPES: &[&str] = &[
     "IQ1_S", "TQ2_0", "TQ1_0",
 ];
 
-const MATMUL_REPS: u32 = 3;
+const MATMUL_REPS: u32 = 2;
+/// Every measurement is repeated in rounds over all its cases and keeps its best: a neighbour's burst
+/// on a shared machine then spoils one round of a case, not the case.
+const ROUNDS: usize = 5;
 
-/// Times each type's multiplication; the peak is the fastest (best of the repetitions).
+/// Times each type's multiplication; the peak is the fastest (best of all rounds).
 pub fn measure_flops(device: ComputeDevice, n_threads: u32) -> Result<(Peak, Vec<KernelSpeed>)> {
     let shape = matmul_shape(device);
-    let mut kernels = Vec::new();
-    for &name in TIMED_TYPES {
-        crate::util::check_interrupted()?;
-        let id = GgmlType::from_name(name)
-            .with_context(|| format!("ggml type {name} unknown"))?
-            .id();
-        // A type the device cannot multiply (some backends lack a few) cannot run in a rung
-        // either: it is left out.
-        let Ok(seconds) = matmul_bench::time_matmul(device, id, shape, n_threads, MATMUL_REPS)
-        else {
-            continue;
-        };
-        let best = seconds.iter().copied().fold(f64::INFINITY, f64::min);
-        kernels.push(KernelSpeed {
-            ggml_type: name.to_string(),
-            buffer: matmul_bench::weight_buffer_name(device, id, shape),
-            flops_per_s: shape.flops() / best,
-        });
+    let mut best: Vec<Option<f64>> = vec![None; TIMED_TYPES.len()];
+    for _ in 0..ROUNDS {
+        for (i, &name) in TIMED_TYPES.iter().enumerate() {
+            crate::util::check_interrupted()?;
+            let id = GgmlType::from_name(name)
+                .with_context(|| format!("ggml type {name} unknown"))?
+                .id();
+            // A type the device cannot multiply (some backends lack a few) cannot run in a rung
+            // either: it is left out.
+            let Ok(seconds) = matmul_bench::time_matmul(device, id, shape, n_threads, MATMUL_REPS)
+            else {
+                continue;
+            };
+            let fastest = seconds.iter().copied().fold(f64::INFINITY, f64::min);
+            best[i] = Some(best[i].map_or(fastest, |b: f64| b.min(fastest)));
+        }
     }
+    let kernels: Vec<KernelSpeed> = TIMED_TYPES
+        .iter()
+        .zip(&best)
+        .filter_map(|(&name, b)| {
+            let id = GgmlType::from_name(name)?.id();
+            Some(KernelSpeed {
+                ggml_type: name.to_string(),
+                buffer: matmul_bench::weight_buffer_name(device, id, shape),
+                flops_per_s: shape.flops() / (*b)?,
+            })
+        })
+        .collect();
     let top = kernels
         .iter()
         .max_by(|a, b| a.flops_per_s.total_cmp(&b.flops_per_s))
-        .context("no kernel was timed")?;
+        .context("the device could not multiply any weight type")?;
     let source = format!(
-        "measured: ggml mul_mat {}x{} weight x {} tokens, fastest of {} types ({}), best of {MATMUL_REPS}",
+        "measured: ggml mul_mat {}x{} weight x {} tokens, fastest of {} types ({}), best of {ROUNDS} rounds of {MATMUL_REPS}",
         shape.rows,
         shape.cols,
         shape.tokens,
@@ -131,54 +144,109 @@ pub fn measure_flops(device: ComputeDevice, n_threads: u32) -> Result<(Peak, Vec
     ))
 }
 
-/// Buffer sizes read: 1 MiB to 1 GiB in steps of 4 (at most an eighth of the RAM).
-fn curve_sizes(ram_bytes: Option<u64>) -> Vec<u64> {
+/// Buffer sizes read: 1 MiB to 1 GiB in steps of 4 (at most an eighth of the RAM), leaving out
+/// sizes within a factor of 2 of a cache's capacity (`edges`): at a cache's edge a read measures what
+/// the machine's other work leaves in the cache, not the machine.
+fn curve_sizes(ram_bytes: Option<u64>, edges: &[u64]) -> Vec<u64> {
     let cap = ram_bytes.map_or(1 << 30, |r| (r / 8).min(1 << 30));
     (0..)
         .map(|i| (1u64 << 20) << (2 * i))
         .take_while(|&s| s <= cap.max(1 << 20))
+        .filter(|&s| !edges.iter().any(|&e| s > e / 2 && s < e.saturating_mul(2)))
         .collect()
 }
 
-/// Reads `words` once on `n_threads` threads, returning a sum so the reads cannot be skipped.
-fn read_once(words: &[u64], pool: &rayon::ThreadPool, n_threads: usize) -> u64 {
+/// Capacity of each data cache from level 2 up that `n_threads` threads read through (Linux
+/// sysfs): one cache's size times the caches of its kind the threads spread over.
+fn cache_edges(n_threads: u32) -> Vec<u64> {
+    let root = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let read = |p: &Path, f: &str| std::fs::read_to_string(p.join(f)).unwrap_or_default();
+    entries
+        .filter_map(|e| {
+            let dir = e.ok()?.path();
+            let level: u32 = read(&dir, "level").trim().parse().ok()?;
+            if level < 2 || read(&dir, "type").trim() == "Instruction" {
+                return None;
+            }
+            let size = read(&dir, "size");
+            let kib: u64 = size.trim().strip_suffix('K')?.parse().ok()?;
+            let sharing = cpu_list_len(read(&dir, "shared_cpu_list").trim()).max(1);
+            let caches = (n_threads as u64).div_ceil(sharing).max(1);
+            Some(kib * 1024 * caches)
+        })
+        .collect()
+}
+
+/// Number of CPUs in a list such as `0-3,8,10-11`.
+fn cpu_list_len(list: &str) -> u64 {
+    list.split(',')
+        .filter_map(|part| match part.split_once('-') {
+            Some((a, b)) => Some(b.parse::<u64>().ok()? + 1 - a.parse::<u64>().ok()?),
+            None => part.parse::<u64>().ok().map(|_| 1),
+        })
+        .sum()
+}
+
+/// Reads `words` `repeats` times on `n_threads` threads (each thread its own slice), returning a
+/// sum so the reads cannot be skipped.
+fn read_once(words: &[u64], pool: &rayon::ThreadPool, n_threads: usize, repeats: usize) -> u64 {
     use rayon::prelude::*;
     let per = words.len().div_ceil(n_threads.max(1)).max(1);
+    let sum = |c: &[u64]| c.iter().fold(0u64, |a, &w| a.wrapping_add(w));
     pool.install(|| {
         words
             .par_chunks(per)
-            .map(|c| c.iter().fold(0u64, |a, &w| a.wrapping_add(w)))
+            .map(|c| (0..repeats).fold(0u64, |a, _| a.wrapping_add(sum(std::hint::black_box(c)))))
             .reduce(|| 0, u64::wrapping_add)
     })
 }
 
-/// Best read bandwidth of a buffer of `bytes`: passes until 0.2 s and at least 5 passes.
+/// Bytes a timed pass reads at least: small buffers are read several times per pass, so the time
+/// of starting the threads does not count.
+const PASS_BYTES: u64 = 16 << 20;
+
+/// Best read bandwidth of a buffer of `bytes`: passes until 0.1 s and at least 3 passes.
 fn read_bandwidth(bytes: u64, pool: &rayon::ThreadPool, n_threads: usize) -> f64 {
     let words = vec![1u64; (bytes / 8) as usize];
-    std::hint::black_box(read_once(&words, pool, n_threads));
+    let repeats = PASS_BYTES.div_ceil(bytes).max(1) as usize;
+    std::hint::black_box(read_once(&words, pool, n_threads, repeats));
     let (mut best, mut spent, mut passes) = (f64::INFINITY, 0.0, 0);
-    while passes < 5 || spent < 0.2 {
+    while passes < 3 || spent < 0.1 {
         let t0 = Instant::now();
-        std::hint::black_box(read_once(std::hint::black_box(&words), pool, n_threads));
+        std::hint::black_box(read_once(
+            std::hint::black_box(&words),
+            pool,
+            n_threads,
+            repeats,
+        ));
         let s = t0.elapsed().as_secs_f64();
         best = best.min(s);
         spent += s;
         passes += 1;
     }
-    bytes as f64 / best
+    (bytes * repeats as u64) as f64 / best
 }
 
-/// The read-bandwidth curve of this machine's memory on `n_threads` threads.
+/// The read-bandwidth curve of this machine's memory on `n_threads` threads (best of all rounds).
 pub fn measure_bandwidth(n_threads: u32, ram_bytes: Option<u64>) -> Result<Vec<BandwidthPoint>> {
     let n = n_threads.max(1) as usize;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build()?;
-    let mut curve = Vec::new();
-    for bytes in curve_sizes(ram_bytes) {
-        crate::util::check_interrupted()?;
-        curve.push(BandwidthPoint {
+    let mut curve: Vec<BandwidthPoint> = curve_sizes(ram_bytes, &cache_edges(n_threads))
+        .into_iter()
+        .map(|bytes| BandwidthPoint {
             bytes,
-            bytes_per_s: read_bandwidth(bytes, &pool, n),
-        });
+            bytes_per_s: 0.0,
+        })
+        .collect();
+    for _ in 0..ROUNDS {
+        for point in &mut curve {
+            crate::util::check_interrupted()?;
+            let b = read_bandwidth(point.bytes, &pool, n);
+            point.bytes_per_s = point.bytes_per_s.max(b);
+        }
     }
     Ok(curve)
 }
@@ -199,7 +267,7 @@ impl Peaks {
         let bandwidth = curve.last().map(|p| Peak {
             value: p.bytes_per_s,
             source: format!(
-                "measured: streaming read of {} on {n_threads} threads, best pass",
+                "measured: streaming read of {} on {n_threads} threads, best pass of {ROUNDS} rounds",
                 mib(p.bytes)
             ),
         });
@@ -428,7 +496,20 @@ mod tests {
             .build()
             .unwrap();
         let words: Vec<u64> = (0..1001).collect();
-        assert_eq!(read_once(&words, &pool, 2), 1000 * 1001 / 2);
-        assert_eq!(curve_sizes(Some(64 << 20)), vec![1 << 20, 4 << 20]);
+        assert_eq!(read_once(&words, &pool, 2, 1), 1000 * 1001 / 2);
+        assert_eq!(read_once(&words, &pool, 2, 3), 3 * 1000 * 1001 / 2);
+        assert_eq!(curve_sizes(Some(64 << 20), &[]), vec![1 << 20, 4 << 20]);
+    }
+
+    #[test]
+    fn sizes_at_a_cache_s_edge_are_not_read() {
+        let mib = 1u64 << 20;
+        // A 4 MiB level-2 total and a 300 MiB last-level cache: 4 MiB and 256 MiB are left out.
+        assert_eq!(
+            curve_sizes(Some(64 << 30), &[4 * mib, 300 * mib]),
+            vec![mib, 16 * mib, 64 * mib, 1024 * mib]
+        );
+        assert_eq!(cpu_list_len("0-3,8,10-11"), 7);
+        assert_eq!(cpu_list_len("0"), 1);
     }
 }
