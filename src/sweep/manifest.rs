@@ -152,6 +152,28 @@ pub fn clear_sweep_files(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Removes the unfinished files (`.NAME.XXXXXX.partial`, how every file is written before it is
+/// renamed into place) that a run killed without a chance to clean up (kill -9, a lost node) left in
+/// `dir` and its `charts/`. Returns how many there were.
+pub fn remove_partial_files(dir: &Path) -> Result<usize> {
+    let mut removed = 0;
+    for folder in [dir.to_path_buf(), dir.join("charts")] {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".partial") && entry.path().is_file() {
+                std::fs::remove_file(entry.path())
+                    .with_context(|| format!("{}: cannot remove", entry.path().display()))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Fingerprint of (name, value) pairs; the pairs are kept to explain a mismatch.
 pub fn fingerprint(inputs: &[(String, String)]) -> String {
     let mut h = Sha256::new();

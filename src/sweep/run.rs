@@ -78,6 +78,13 @@ impl<'a> SweepState<'a> {
         if let Some(w) = manifest.take_warning() {
             on(SweepEvent::Warning(w));
         }
+        let stale = manifest::remove_partial_files(&cfg.out_dir)?;
+        if stale > 0 {
+            on(SweepEvent::Warning(format!(
+                "removed {stale} unfinished file(s) an interrupted run left in {}",
+                cfg.out_dir.display()
+            )));
+        }
         manifest.results.model = model_info(cfg, &input, manifest.results.model.sha256.clone());
         manifest.save(&cfg.out_dir)?;
         Ok(Self {

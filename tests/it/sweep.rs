@@ -207,8 +207,18 @@ fn a_small_ladder_end_to_end_then_resume_and_refusals() {
     assert!(report.contains("## Machine use") && report.contains("Closest to the machine's limit"));
     assert!(out.join("charts/machine_use_vs_bits.png").exists());
 
-    // The same command again: nothing re-measured (failed rungs are retried and fail again).
+    // The same command again: nothing re-measured (failed rungs are retried and fail again), and
+    // the unfinished files a killed run leaves (kill -9 gives no chance to clean up) are removed.
+    let stale = [
+        out.join(".model-Q2_K.gguf.Ab12Cd.partial"),
+        out.join("charts/.ppl_vs_bpw.png.Xy34Zw.partial"),
+    ];
+    for p in &stale {
+        std::fs::write(p, b"half a file").unwrap();
+    }
     let err = ok(&sweep_cmd(&f16, &out, types, tasks).output().unwrap());
+    assert!(err.contains("removed 2 unfinished file(s)"), "{err}");
+    assert!(stale.iter().all(|p| !p.exists()));
     assert!(err.contains("done in an earlier run"), "{err}");
     assert!(
         !err.contains(" bpw  PPL "),
