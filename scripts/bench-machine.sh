@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The machine's measured peaks, run to run, and how close a small ladder comes to them.
-# 1. `mpt-gguf peaks --refresh` N times into a fresh cache: the peak FLOPs/s (fastest ggml kernel) and the
+# 1. `mpt-gguf peaks --refresh` N times, each into an empty cache (a cache keeps the best of its measurements): the peak FLOPs/s (fastest ggml kernel) and the
 #    streaming-read bandwidth at each buffer size per run, and the spread max/min - 1 of each (target <= 10%).
 # 2. `mpt-gguf bench` (pp512, tg128) on F16, Q8_0, Q4_K_M and Q2_K of SmolLM2-135M against the last peaks:
 #    MFU and bandwidth use per test (each must be <= 100%).
@@ -21,11 +21,10 @@ cargo build --release -q
 mpt=$CARGO_TARGET_DIR/release/mpt-gguf
 q41=$(bash scripts/fetch-model.sh)
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-export MPT_CACHE_DIR=$work/cache
-
 for i in $(seq 1 "$runs"); do
-  "$mpt" peaks -t "$threads" --refresh --json > "$work/peaks-$i.json" 2>/dev/null
+  MPT_CACHE_DIR=$work/cache-$i "$mpt" peaks -t "$threads" --refresh --json > "$work/peaks-$i.json" 2>/dev/null
 done
+export MPT_CACHE_DIR=$work/cache-$runs
 python3 - "$work" "$runs" <<'PY'
 import json, sys
 work, runs = sys.argv[1], int(sys.argv[2])

@@ -193,7 +193,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                                 .with_context(|| format!("{}: benchmark failed", path.display()))?;
                             let machine = work
                                 .as_ref()
-                                .map(|w| machine_use(&result, w, peaks.as_ref()));
+                                .map(|w| machine_use(&result.timed(), w, peaks.as_ref()));
                             rows.push(BenchRow::new(&model, ngl, &result, machine.as_ref()));
                         }
                     }

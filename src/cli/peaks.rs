@@ -20,7 +20,7 @@ pub struct PeaksArgs {
     /// The GPU's peaks instead of the CPU's (`-ngl` above 0 in bench and sweep; needs a CUDA build).
     #[arg(long)]
     pub gpu: bool,
-    /// Measure again and replace the cached figures.
+    /// Measure again (the cache keeps the best figures of every measurement).
     #[arg(long)]
     pub refresh: bool,
     /// Print JSON (the cached file's content) instead of tables.

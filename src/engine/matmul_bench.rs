@@ -178,9 +178,12 @@ unsafe fn weight_buffer_type(
 ) -> sys::ggml_backend_buffer_type_t {
     let default = sys::ggml_backend_dev_buffer_type(dev);
     let reg = sys::ggml_backend_dev_backend_reg(dev);
+    if reg.is_null() {
+        return default;
+    }
     let name = c"ggml_backend_dev_get_extra_bufts";
     let proc_addr = sys::ggml_backend_reg_get_proc_address(reg, name.as_ptr());
-    if reg.is_null() || proc_addr.is_null() {
+    if proc_addr.is_null() {
         return default;
     }
     let get_extra: unsafe extern "C" fn(
@@ -214,7 +217,9 @@ pub fn weight_buffer_name(device: ComputeDevice, type_id: u32, shape: MatMulShap
             ComputeDevice::Cpu => sys::GGML_BACKEND_DEVICE_TYPE_CPU,
             ComputeDevice::Gpu => sys::GGML_BACKEND_DEVICE_TYPE_GPU,
         });
-        if dev.is_null() || type_id >= sys::GGML_TYPE_COUNT {
+        let fits = super::ggml_type_layout(type_id)
+            .is_some_and(|(blck, _, _)| (shape.cols as u64).is_multiple_of(blck));
+        if dev.is_null() || !fits || shape.rows == 0 || shape.tokens == 0 {
             return String::new();
         }
         let ctx = new_context(3);

@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::energy::EnergySource;
-use super::machine_use::{machine_use, MachineUse};
+use super::machine_use::{machine_use, MachineUse, TimedTest};
 use super::peaks::Peaks;
 use super::work::ModelWork;
 use crate::engine::{self, Batch, Context, ContextOptions, DeviceKind, Model, Token};
@@ -83,6 +83,22 @@ pub struct TestResult {
     pub energy_j: Option<f64>,
     #[serde(default)]
     pub energy_source: Option<String>,
+}
+
+impl TestResult {
+    /// What machine use needs of the test.
+    pub fn timed(&self) -> TimedTest {
+        TimedTest {
+            n_prompt: self.n_prompt,
+            n_gen: self.n_gen,
+            n_batch: self.n_batch,
+            n_ubatch: self.n_ubatch,
+            tokens_per_s: self.avg_ts,
+            repetitions: self.samples_ns.len(),
+            energy_j: self.energy_j,
+            energy_source: self.energy_source.clone(),
+        }
+    }
 }
 
 /// What a sweep measures per rung: `-p N -n M -r R` as llama-bench runs them (two tests).
@@ -166,7 +182,7 @@ pub fn bench_model(model: &Model, point: &BenchPoint) -> Result<BenchResult> {
         .max();
     let machine = |t: &Option<TestResult>| {
         Some(machine_use(
-            t.as_ref()?,
+            &t.as_ref()?.timed(),
             point.work.as_ref()?,
             point.peaks.as_ref(),
         ))

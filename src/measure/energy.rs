@@ -33,7 +33,8 @@ impl EnergySource {
     /// TDP estimate when a TDP is given, else nothing.
     pub fn detect(gpu: bool, tdp_watts: Option<f64>) -> Option<EnergySource> {
         let counter = if gpu {
-            nvml::available().then_some(EnergySource::Nvml)
+            // A GPU without an energy counter (older than Volta) leaves the TDP estimate.
+            (!nvml::total_energy_mj().is_empty()).then_some(EnergySource::Nvml)
         } else {
             let root = PathBuf::from("/sys/class/powercap");
             (!rapl_packages(&root).is_empty()).then_some(EnergySource::Rapl(root))

@@ -4,7 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bench::TestResult;
 use super::peaks::{Peak, Peaks};
 use super::work::ModelWork;
 
@@ -26,8 +25,23 @@ pub struct MachineUse {
     pub energy_source: Option<String>,
 }
 
+/// What a timed benchmark test did, as machine use needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedTest {
+    pub n_prompt: u32,
+    pub n_gen: u32,
+    pub n_batch: u32,
+    pub n_ubatch: u32,
+    /// Mean tokens/s over the repetitions.
+    pub tokens_per_s: f64,
+    pub repetitions: usize,
+    /// Joules of all repetitions together, and how they were obtained.
+    pub energy_j: Option<f64>,
+    pub energy_source: Option<String>,
+}
+
 /// The machine use of one benchmark test of a model with this work.
-pub fn machine_use(t: &TestResult, work: &ModelWork, peaks: Option<&Peaks>) -> MachineUse {
+pub fn machine_use(t: &TimedTest, work: &ModelWork, peaks: Option<&Peaks>) -> MachineUse {
     let test = work.test(
         t.n_prompt as u64,
         t.n_gen as u64,
@@ -35,11 +49,11 @@ pub fn machine_use(t: &TestResult, work: &ModelWork, peaks: Option<&Peaks>) -> M
         t.n_ubatch as u64,
     );
     let (flops_per_token, bytes_per_token) = (test.flops_per_token(), test.bytes_per_token());
-    let flops_per_s = flops_per_token * t.avg_ts;
-    let bytes_per_s = bytes_per_token * t.avg_ts;
+    let flops_per_s = flops_per_token * t.tokens_per_s;
+    let bytes_per_s = bytes_per_token * t.tokens_per_s;
     let peak_flops = peaks.and_then(|p| p.flops.clone());
-    let peak_bandwidth = peaks.and_then(|p| p.bandwidth_for(bytes_per_token));
-    let tokens = (t.n_prompt as f64 + t.n_gen as f64) * t.samples_ns.len() as f64;
+    let peak_bandwidth = peaks.and_then(|p| p.bandwidth_for(test.bytes_per_pass()));
+    let tokens = (t.n_prompt as f64 + t.n_gen as f64) * t.repetitions as f64;
     MachineUse {
         flops_per_token,
         bytes_per_token,

@@ -6,10 +6,6 @@ mod imp {
     use nvml_wrapper::enum_wrappers::device::Clock;
     use nvml_wrapper::Nvml;
 
-    pub fn available() -> bool {
-        Nvml::init().is_ok_and(|n| n.device_count().is_ok_and(|c| c > 0))
-    }
-
     /// Millijoules each GPU has used since the driver loaded.
     pub fn total_energy_mj() -> Vec<u64> {
         let Ok(nvml) = Nvml::init() else {
@@ -39,10 +35,6 @@ mod imp {
 
 #[cfg(not(feature = "nvml"))]
 mod imp {
-    pub fn available() -> bool {
-        false
-    }
-
     pub fn total_energy_mj() -> Vec<u64> {
         Vec::new()
     }
@@ -52,4 +44,4 @@ mod imp {
     }
 }
 
-pub use imp::{available, memory_bandwidth, total_energy_mj};
+pub use imp::{memory_bandwidth, total_energy_mj};

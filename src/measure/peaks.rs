@@ -115,11 +115,12 @@ pub fn measure_flops(device: ComputeDevice, n_threads: u32) -> Result<(Peak, Vec
         .iter()
         .zip(&best)
         .filter_map(|(&name, b)| {
+            let seconds = (*b)?;
             let id = GgmlType::from_name(name)?.id();
             Some(KernelSpeed {
                 ggml_type: name.to_string(),
                 buffer: matmul_bench::weight_buffer_name(device, id, shape),
-                flops_per_s: shape.flops() / (*b)?,
+                flops_per_s: shape.flops() / seconds,
             })
         })
         .collect();
@@ -296,6 +297,30 @@ impl Peaks {
         })
     }
 
+    /// Each kernel's and each buffer size's better figure of two measurements of the same device.
+    pub fn best_of(mut self, other: &Peaks) -> Peaks {
+        for k in &mut self.kernels {
+            if let Some(o) = other.kernels.iter().find(|o| o.ggml_type == k.ggml_type) {
+                k.flops_per_s = k.flops_per_s.max(o.flops_per_s);
+            }
+        }
+        for p in &mut self.bandwidth_curve {
+            if let Some(o) = other.bandwidth_curve.iter().find(|o| o.bytes == p.bytes) {
+                p.bytes_per_s = p.bytes_per_s.max(o.bytes_per_s);
+            }
+        }
+        let keep_better = |mine: &mut Option<Peak>, theirs: &Option<Peak>| {
+            if let (Some(m), Some(t)) = (mine.as_mut(), theirs) {
+                if t.value > m.value {
+                    *m = t.clone();
+                }
+            }
+        };
+        keep_better(&mut self.flops, &other.flops);
+        keep_better(&mut self.bandwidth, &other.bandwidth);
+        self
+    }
+
     /// The given figures replace the measured ones.
     pub fn with_overrides(mut self, o: PeakOverrides) -> Peaks {
         if let Some(t) = o.tflops {
@@ -371,7 +396,7 @@ pub fn peaks_for_run(
     measure_and_cache(gpu, n_threads, on_measure).map(|p| p.with_overrides(overrides))
 }
 
-/// Measures the device's peaks now and replaces the cached ones.
+/// Measures the device's peaks now; the cache keeps the better of these and the cached figures.
 pub fn measure_and_cache(
     gpu: bool,
     n_threads: u32,
@@ -388,6 +413,12 @@ pub fn measure_and_cache(
         Peaks::measure_gpu(device, bandwidth)?
     } else {
         Peaks::measure_cpu(device, n_threads, crate::util::ram_bytes())?
+    };
+    // A peak is the best the machine has shown: a measurement spoilt by other work on the machine
+    // does not lower the cached figures.
+    let peaks = match path.as_deref().and_then(Peaks::load) {
+        Some(old) => peaks.best_of(&old),
+        None => peaks,
     };
     if let Some(p) = &path {
         // A cache that cannot be written costs a measurement next time, nothing more.
@@ -419,10 +450,14 @@ pub fn cache_path(device: &str, n_threads: u32) -> Option<PathBuf> {
     let root = std::env::var_os("MPT_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| Some(PathBuf::from(std::env::var_os("HOME")?).join(".cache/mpt-gguf")))?;
+    // The host and its memory too: machines that share a home folder do not share figures.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let key = format!(
-        "{device}|{n_threads}|{}|{}",
+        "{device}|{n_threads}|{}|{}|{}|{:?}",
         crate::engine::build_info::LLAMA_REVISION,
-        crate::engine::build_info::TARGET_CPU
+        crate::engine::build_info::TARGET_CPU,
+        host.trim(),
+        crate::util::ram_bytes()
     );
     let hash = Sha256::digest(key.as_bytes());
     let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();

@@ -68,7 +68,7 @@ fn peaks_lines(s: &mut String, r: &SweepResults) {
         );
     }
     if !p.bandwidth_curve.is_empty() {
-        s.push_str("- Each rung's bandwidth use is against the streaming-read bandwidth of a buffer no larger than what it reads per token (a model that fits in cache reads faster than main memory).\n");
+        s.push_str("- Each rung's bandwidth use is against the streaming-read bandwidth of a buffer no larger than what it reads per pass over its weights (a model that fits in cache reads faster than main memory): the \"tg BW peak\" column.\n");
     }
     let _ = writeln!(s, "- Device: {}; measured {}.", p.device, p.measured);
 }
@@ -77,7 +77,7 @@ fn row(s: &mut String, r: &RungResult) {
     let (pp, tg) = (&r.pp_use, &r.tg_use);
     let _ = writeln!(
         s,
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         r.rung,
         opt(data::bits(r), |b| format!("{b:.2}")),
         opt(r.pp_ts, |v| format!("{v:.1}")),
@@ -89,6 +89,12 @@ fn row(s: &mut String, r: &RungResult) {
         )),
         pct(tg.as_ref().and_then(|u| u.bandwidth_use)),
         pct(tg.as_ref().and_then(|u| u.mfu)),
+        opt(
+            tg.as_ref()
+                .and_then(|u| u.peak_bandwidth.as_ref())
+                .map(|p| p.value),
+            |b| { format!("{:.1}", b / 1e9) }
+        ),
         joules(pp),
         joules(tg),
     );
@@ -123,8 +129,8 @@ pub fn machine_use_md(results: &[SweepResults]) -> Option<String> {
                 "not measured (no RAPL or NVML counter here; --tdp W gives the TDP estimate)".into()
             })
         );
-        s.push_str("| rung | bpw | pp t/s | pp MFU | tg t/s | tg MB/token | tg BW use | tg MFU | pp J/token | tg J/token |\n");
-        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        s.push_str("| rung | bpw | pp t/s | pp MFU | tg t/s | tg MB/token | tg BW use | tg MFU | tg BW peak GB/s | pp J/token | tg J/token |\n");
+        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in data::all_rows(res).into_iter().filter(|r| r.ok()) {
             row(&mut s, r);
         }

@@ -55,6 +55,10 @@ const HEAD: &[&str] = &[
     "pp_j_per_token",
     "tg_j_per_token",
     "energy_source",
+    "peak_tflops",
+    "peak_tflops_source",
+    "tg_peak_gbps",
+    "tg_peak_gbps_source",
 ];
 
 /// Columns after the per-task ones.
@@ -119,6 +123,11 @@ fn machine_use_cells(r: &RungResult) -> Vec<String> {
         .into_iter()
         .flatten()
         .find_map(|u| u.energy_source.clone());
+    let flops = [pp, tg]
+        .into_iter()
+        .flatten()
+        .find_map(|u| u.peak_flops.as_ref());
+    let bandwidth = tg.and_then(|u| u.peak_bandwidth.as_ref());
     vec![
         csv_num(pp.map(|u| u.flops_per_token)),
         csv_num(tg.map(|u| u.flops_per_token)),
@@ -129,6 +138,10 @@ fn machine_use_cells(r: &RungResult) -> Vec<String> {
         csv_num(pp.and_then(|u| u.joules_per_token)),
         csv_num(tg.and_then(|u| u.joules_per_token)),
         source.unwrap_or_default(),
+        csv_num(flops.map(|p| p.value / 1e12)),
+        flops.map(|p| p.source.clone()).unwrap_or_default(),
+        csv_num(bandwidth.map(|p| p.value / 1e9)),
+        bandwidth.map(|p| p.source.clone()).unwrap_or_default(),
     ]
 }
 

@@ -8,6 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::records;
 use crate::prune::BlockScores;
 use crate::results::{RungResult, SweepResults};
 
@@ -69,7 +70,7 @@ impl Manifest {
             .with_context(|| format!("{}: cannot read", path.display()))?;
         let m: Manifest = serde_json::from_str(&text).with_context(|| {
             format!(
-                "{}: not a mpt-gguf sweep manifest (delete the folder or pick another -o)",
+                "{}: damaged or not an mpt-gguf sweep manifest",
                 path.display()
             )
         })?;
@@ -98,6 +99,33 @@ impl Manifest {
             .rungs
             .iter()
             .find(|r| r.rung == rung && r.error.is_none())
+    }
+
+    /// Takes every record of this sweep in `dir/rungs` that the manifest lacks or holds otherwise
+    /// (an edited or rebuilt manifest): the records are what was measured. Returns how many.
+    pub fn adopt_records(&mut self, dir: &Path) -> usize {
+        let (found, _) = records::read_matching(dir, &self.fingerprint);
+        let mut adopted = 0;
+        for rec in found {
+            let held = if rec.base {
+                self.results.base.as_ref()
+            } else {
+                self.results
+                    .rungs
+                    .iter()
+                    .find(|r| r.rung == rec.result.rung)
+            };
+            if held == Some(&rec.result) {
+                continue;
+            }
+            adopted += 1;
+            if rec.base {
+                self.results.base = Some(rec.result);
+            } else {
+                self.record(rec.result);
+            }
+        }
+        adopted
     }
 
     /// Records a rung's result, replacing an earlier attempt of the same rung, in plan order.
@@ -144,20 +172,26 @@ pub fn clear_sweep_files(dir: &Path) -> Result<()> {
                 .with_context(|| format!("{}: cannot remove", entry.path().display()))?;
         }
     }
-    let charts = dir.join("charts");
-    if charts.is_dir() {
-        std::fs::remove_dir_all(&charts)
-            .with_context(|| format!("{}: cannot remove", charts.display()))?;
+    for folder in ["charts", records::RECORDS_DIR] {
+        let path = dir.join(folder);
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("{}: cannot remove", path.display()))?;
+        }
     }
     Ok(())
 }
 
 /// Removes the unfinished files (`.NAME.XXXXXX.partial`, how every file is written before it is
 /// renamed into place) that a run killed without a chance to clean up (kill -9, a lost node) left in
-/// `dir` and its `charts/`. Returns how many there were.
+/// `dir`, its `charts/` and its records. Returns how many there were.
 pub fn remove_partial_files(dir: &Path) -> Result<usize> {
     let mut removed = 0;
-    for folder in [dir.to_path_buf(), dir.join("charts")] {
+    for folder in [
+        dir.to_path_buf(),
+        dir.join("charts"),
+        dir.join(records::RECORDS_DIR),
+    ] {
         let Ok(entries) = std::fs::read_dir(&folder) else {
             continue;
         };

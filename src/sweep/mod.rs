@@ -8,6 +8,7 @@ pub mod events;
 pub mod manifest;
 pub mod plan;
 pub mod prepare;
+pub mod records;
 pub mod run;
 pub mod rung;
 

@@ -10,6 +10,7 @@ use super::events::{Observer, SweepEvent};
 use super::manifest::{self, Manifest};
 use super::plan::{PruneLevel, Rung};
 use super::prepare::{self, PrunedSource};
+use super::records;
 use super::rung::{self, MachineLimits, Shared};
 use crate::engine::{open_gguf, Model, Token};
 use crate::gguf::{GgufFile, Summary};
@@ -162,6 +163,7 @@ impl<'a> SweepState<'a> {
                     self.on,
                 )?;
                 base.save(&base_file)?;
+                records::write(&cfg.out_dir, &self.manifest.fingerprint, &r, true)?;
                 self.manifest.results.base = Some(r);
                 self.manifest.kld_base = Some(KLD_BASE_FILE.into());
                 self.manifest.save(&cfg.out_dir)?;
@@ -267,8 +269,7 @@ impl<'a> SweepState<'a> {
         match result {
             Ok(res) => {
                 (self.on)(SweepEvent::RungDone(&res));
-                self.manifest.record(res);
-                self.manifest.save(&self.cfg.out_dir)
+                self.finish_rung(res)
             }
             Err(e) if is_fatal(&e) => Err(e),
             Err(e) => self.record_failure(r, &e),
@@ -328,8 +329,15 @@ impl<'a> SweepState<'a> {
         res.prune = r.prune.as_ref().map(prune_info);
         res.error = Some(format!("{e:#}"));
         (self.on)(SweepEvent::RungDone(&res));
+        self.finish_rung(res)
+    }
+
+    /// A finished rung: its own record first, then the manifest that indexes it.
+    fn finish_rung(&mut self, res: RungResult) -> Result<()> {
+        let dir = &self.cfg.out_dir;
+        records::write(dir, &self.manifest.fingerprint, &res, false)?;
         self.manifest.record(res);
-        self.manifest.save(&self.cfg.out_dir)
+        self.manifest.save(dir)
     }
 
     /// Saves the results and renders the tables, report and charts.
@@ -494,9 +502,20 @@ fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> 
     let fp = manifest::fingerprint(&inputs);
     let plan = cfg.plan.names();
     let mut warning = None;
-    if let Some(mut old) = Manifest::load(&cfg.out_dir)? {
+    let old = match Manifest::load(&cfg.out_dir) {
+        Ok(old) => old,
+        Err(e) => return rebuild_manifest(cfg, e, fp, inputs, plan),
+    };
+    if let Some(mut old) = old {
         if old.fingerprint == fp {
             old.plan = plan;
+            let adopted = old.adopt_records(&cfg.out_dir);
+            if adopted > 0 {
+                old.warning = Some(format!(
+                    "{adopted} finished rung(s) taken from their records in {}/ (the manifest lacked them or held them otherwise)",
+                    cfg.out_dir.join(records::RECORDS_DIR).display()
+                ));
+            }
             return Ok(old);
         }
         if !cfg.force {
@@ -517,6 +536,49 @@ fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> 
             cfg.out_dir.display()
         );
     }
+    let mut m = new_manifest(cfg, fp, inputs, plan);
+    m.warning = warning;
+    Ok(m)
+}
+
+/// A manifest that cannot be read (truncated, edited into invalid JSON) is rebuilt from the
+/// records of this sweep's finished rungs; the damaged file is kept beside it. Without records
+/// nothing can be rebuilt: the error says what to do.
+fn rebuild_manifest(
+    cfg: &SweepConfig,
+    damage: anyhow::Error,
+    fp: String,
+    inputs: Vec<(String, String)>,
+    plan: Vec<String>,
+) -> Result<Manifest> {
+    let path = Manifest::path(&cfg.out_dir);
+    let (found, _) = records::read_matching(&cfg.out_dir, &fp);
+    if found.is_empty() {
+        anyhow::bail!(
+            "{damage:#}; no record of a finished rung of this sweep in {}/ to rebuild it from: restore the file, or pass --force to start over",
+            cfg.out_dir.join(records::RECORDS_DIR).display()
+        );
+    }
+    let kept = cfg.out_dir.join("manifest.json.damaged");
+    std::fs::rename(&path, &kept)
+        .with_context(|| format!("{}: cannot move aside", path.display()))?;
+    let mut m = new_manifest(cfg, fp, inputs, plan);
+    let adopted = m.adopt_records(&cfg.out_dir);
+    m.warning = Some(format!(
+        "{}: could not be read; rebuilt from {adopted} record(s) of finished rungs, the damaged file kept as {}",
+        path.display(),
+        kept.display()
+    ));
+    Ok(m)
+}
+
+/// The manifest of a sweep starting afresh.
+fn new_manifest(
+    cfg: &SweepConfig,
+    fp: String,
+    inputs: Vec<(String, String)>,
+    plan: Vec<String>,
+) -> Manifest {
     let mut provenance = Provenance::current();
     for (k, v) in &inputs {
         if matches!(k.as_str(), "model" | "text" | "calibration" | "imatrix")
@@ -527,9 +589,7 @@ fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> 
     }
     let mut results = SweepResults::new(ModelInfo::default(), provenance, results_settings(cfg));
     results.model.sha256 = inputs.first().map(|(_, v)| v.clone());
-    let mut m = Manifest::new(fp, inputs, plan, results);
-    m.warning = warning;
-    Ok(m)
+    Manifest::new(fp, inputs, plan, results)
 }
 
 /// The settings a sweep's results are measured with, as its results record them.

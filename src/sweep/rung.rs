@@ -124,6 +124,23 @@ pub fn measure_file(
     bench_and_tasks(cfg, &model, r, shared.tasks, shared.limits, on)
 }
 
+/// The model's work per token from its shapes; without it the bench runs, its machine use is
+/// left out, and the sweep says why.
+fn model_work(model: &Model, on: Observer<'_>) -> Option<ModelWork> {
+    let counted = open_gguf(model.path())
+        .map_err(anyhow::Error::from)
+        .and_then(|f| ModelWork::from_gguf(&f));
+    match counted {
+        Ok(w) => Some(w),
+        Err(e) => {
+            on(SweepEvent::Warning(format!(
+                "{e:#}; MFU and bandwidth use are left out"
+            )));
+            None
+        }
+    }
+}
+
 fn record_perplexity(r: &mut RungResult, run: &PerplexityRun) {
     r.ppl = Some(run.ppl);
     r.ppl_err = Some(run.ppl_err);
@@ -159,9 +176,7 @@ fn bench_and_tasks(
                 // warm-up run would add a pp of n_prompt tokens per rung and change nothing.
                 warmup: false,
                 energy: limits.energy.clone(),
-                work: open_gguf(model.path())
-                    .ok()
-                    .and_then(|f| ModelWork::from_gguf(&f).ok()),
+                work: model_work(model, on),
                 peaks: limits.peaks.clone(),
             },
         )?;

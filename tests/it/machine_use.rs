@@ -24,15 +24,21 @@ fn layer_weights_by_hand() -> u64 {
     LAYERS * (2 * WIDTH * WIDTH + 2 * WIDTH * kv_width + 3 * WIDTH * FFN)
 }
 
+/// The last layer's feed-forward block, which llama.cpp runs only on the rows whose logits it
+/// computes.
+const LAST_FFN: u64 = 3 * WIDTH * FFN;
+
 #[test]
 fn flops_and_bytes_per_token_of_smollm2_match_a_count_by_hand() {
     let work = ModelWork::from_gguf(&open_gguf(&support::model_f16()).unwrap()).unwrap();
     let layers = layer_weights_by_hand();
     let output = VOCAB * WIDTH;
-    assert_eq!(work.layer_weights, layers);
+    assert_eq!(work.layer_weights + work.last_ffn_weights, layers);
+    assert_eq!(work.last_ffn_weights, LAST_FFN);
     assert_eq!(work.output_weights, output);
     // F16: two bytes a weight.
     assert_eq!(work.layer_weight_bytes, 2 * layers);
+    assert_eq!(work.layer_weight_bytes_all_experts, 2 * layers);
     assert_eq!(work.output_bytes, 2 * output);
     assert_eq!(work.embedding_row_bytes, 2 * WIDTH);
     // Attention per attended position: QKᵀ and PV, 2 FLOPs per multiply-add, every head.
@@ -43,11 +49,13 @@ fn flops_and_bytes_per_token_of_smollm2_match_a_count_by_hand() {
         2 * (layers + output) + attention * 1000
     );
 
-    // pp512 with llama-bench's -b 2048 -ub 512: one call, logits for its last token only;
-    // positions 0..511 attend to 1..512 positions.
+    // pp512 with llama-bench's -b 2048 -ub 512: one call, logits for its last token only (the
+    // last layer's feed-forward block too); positions 0..511 attend to 1..512 positions.
     let pp = work.test(512, 0, 2048, 512);
-    let pp_flops = 2 * layers * 512 + 2 * output + attention * (512 * 513 / 2);
+    let pp_flops =
+        2 * (layers - LAST_FFN) * 512 + 2 * (LAST_FFN + output) + attention * (512 * 513 / 2);
     assert_eq!(pp.flops as u64, pp_flops);
+    assert_eq!(pp.n_passes, 1);
     // tg128: 128 calls of one token, each with logits, attending to 1..128 positions.
     let tg = work.test(0, 128, 2048, 512);
     let tg_flops = 2 * (layers + output) * 128 + attention * (128 * 129 / 2);
@@ -58,9 +66,10 @@ fn flops_and_bytes_per_token_of_smollm2_match_a_count_by_hand() {
     let tg_bytes =
         (2 * layers + 2 * output + 2 * WIDTH) * 128 + kv_per_position * (128 * 129 / 2 + 128);
     assert_eq!(tg.bytes as u64, tg_bytes);
+    assert_eq!(tg.bytes_per_pass(), tg.bytes_per_token());
     // A quantized file reads fewer bytes for the same FLOPs.
     let q4 = ModelWork::from_gguf(&open_gguf(&support::model_q4_1()).unwrap()).unwrap();
-    assert_eq!(q4.layer_weights, layers);
+    assert_eq!(q4.layer_weights + q4.last_ffn_weights, layers);
     assert!(q4.layer_weight_bytes < work.layer_weight_bytes / 3);
 }
 
@@ -105,6 +114,8 @@ fn bench_reports_mfu_and_bandwidth_use_within_the_measured_peaks() {
         let expected = work.test(p, g, 2048, 512);
         assert_eq!(num(row, "flops_per_token"), expected.flops_per_token());
         assert_eq!(num(row, "bytes_per_token"), expected.bytes_per_token());
+        let peak_gbps = num(row, "peak_gbps");
+        assert!(peak_gbps > 0.0);
         for key in ["mfu", "bandwidth_use"] {
             let v = num(row, key);
             assert!(v > 0.0 && v <= 1.0, "{key} = {v} in {row}");

@@ -78,7 +78,7 @@ pub(crate) fn machine_use_vs_bits(ctx: &Ctx) -> Option<Figure> {
     all_x.extend(&sx);
     let bits = |label: &str| Axis::bits(label, &all_x);
     let mut panels = vec![Panel {
-        title: Some("utilization of the machine's measured peaks".into()),
+        title: Some("utilization of the machine's peaks".into()),
         x: bits("measured bits per weight (bpw, log scale)"),
         y: Axis::linear("percent of peak", &uy, true),
         marks: vec![],
