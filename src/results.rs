@@ -310,18 +310,28 @@ impl SweepResults {
         Ok(path)
     }
 
-    /// Reads saved results from a `results.json`, a sweep's `manifest.json`, or a sweep folder.
+    /// Reads saved results from a `results.json`, a sweep's `manifest.json`, or a sweep folder
+    /// (its results.json, or its manifest when results.json is missing or damaged: both hold the
+    /// same results).
     pub fn load(path: &Path) -> Result<SweepResults> {
-        let file = if path.is_dir() {
-            let results = path.join(RESULTS_FILE);
-            if results.exists() {
-                results
-            } else {
-                path.join("manifest.json")
-            }
-        } else {
-            path.to_path_buf()
-        };
+        if !path.is_dir() {
+            return Self::load_file(path);
+        }
+        let (results, manifest) = (path.join(RESULTS_FILE), path.join("manifest.json"));
+        match Self::load_file(&results) {
+            Ok(r) => Ok(r),
+            Err(e) if !manifest.exists() => Err(e),
+            Err(e) => Self::load_file(&manifest).map_err(|m| {
+                m.context(format!(
+                    "{:#}; and its manifest: re-run the sweep command to rewrite both",
+                    e
+                ))
+            }),
+        }
+    }
+
+    fn load_file(file: &Path) -> Result<SweepResults> {
+        let file = file.to_path_buf();
         let text = std::fs::read_to_string(&file)
             .with_context(|| format!("{}: cannot read saved results", file.display()))?;
         let value: serde_json::Value =

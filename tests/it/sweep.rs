@@ -474,3 +474,57 @@ fn private_mounts_available() -> Result<(), String> {
         Err(e) => Err(format!("unshare: {e}")),
     }
 }
+
+#[test]
+fn a_damaged_or_edited_manifest_keeps_the_finished_rungs() {
+    let f16 = support::model_f16();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let run = || {
+        sweep_cmd(&f16, &out, "Q8_0", &["--no-bench"])
+            .output()
+            .unwrap()
+    };
+    ok(&run());
+    let first = SweepResults::load(&out).unwrap();
+    let manifest = out.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+
+    // Truncated: rebuilt from the records of the base and the rung, nothing measured again.
+    std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
+    let err = ok(&run());
+    assert!(err.contains("rebuilt from 2 record(s)"), "{err}");
+    assert!(
+        err.contains("done in an earlier run") && !err.contains(" bpw  PPL "),
+        "{err}"
+    );
+    assert!(out.join("manifest.json.damaged").exists());
+    let again = SweepResults::load(&out).unwrap();
+    assert_eq!((&again.base, &again.rungs), (&first.base, &first.rungs));
+
+    // Edited by hand: the record's numbers are kept, and the sweep says so.
+    let mut edited: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    edited["results"]["rungs"][0]["ppl"] = 1.0.into();
+    std::fs::write(&manifest, edited.to_string()).unwrap();
+    let err = ok(&run());
+    assert!(
+        err.contains("1 finished rung(s) taken from their records"),
+        "{err}"
+    );
+    assert_eq!(SweepResults::load(&out).unwrap().rungs, first.rungs);
+
+    // A damaged results.json: the folder's results are read from the manifest.
+    std::fs::write(out.join("results.json"), "{\"results_version\": 1, \"mo").unwrap();
+    let o = support::mpt_command()
+        .args(["table", s(&out)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Q8_0"));
+
+    // Damaged with no records left: a clear refusal that says what to do.
+    std::fs::remove_dir_all(out.join("rungs")).unwrap();
+    std::fs::write(&manifest, &text[..100]).unwrap();
+    refused(&run(), &["manifest.json", "restore the file", "--force"]);
+}
