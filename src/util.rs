@@ -62,12 +62,18 @@ impl AtomicFile {
         // not a temporary file's 0600: sweep folders are read by others and by other jobs.
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let tmp = builder.tempfile_in(&dir).with_context(|| {
-            format!(
-                "{}: cannot create a file in {}",
+        let tmp = builder.tempfile_in(&dir).map_err(|e| {
+            let hint = match e.kind() {
+                io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied => {
+                    " (make the folder writable, or write somewhere else)"
+                }
+                _ => "",
+            };
+            anyhow::Error::new(e).context(format!(
+                "{}: cannot create a file in {}{hint}",
                 path.display(),
                 dir.display()
-            )
+            ))
         })?;
         Ok(Self {
             tmp: Some(tmp),

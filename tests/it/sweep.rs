@@ -528,3 +528,44 @@ fn a_damaged_or_edited_manifest_keeps_the_finished_rungs() {
     std::fs::write(&manifest, &text[..100]).unwrap();
     refused(&run(), &["manifest.json", "restore the file", "--force"]);
 }
+
+#[test]
+fn a_read_only_output_folder_is_refused_and_its_rungs_stay() {
+    if let Err(why) = private_mounts_available() {
+        eprintln!("skipped a_read_only_output_folder_is_refused_and_its_rungs_stay: it bind-mounts a folder read-only in a user namespace, which this machine refuses ({why})");
+        return;
+    }
+    let f16 = support::model_f16();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    ok(&sweep_cmd(&f16, &out, "Q8_0", &["--no-bench"])
+        .output()
+        .unwrap());
+    let before = std::fs::read(out.join("results.json")).unwrap();
+    // The same sweep with one more rung, on the folder mounted read-only.
+    let cmd = sweep_cmd(&f16, &out, "Q8_0,Q4_K_M", &["--no-bench"]);
+    let quote = |a: &std::ffi::OsStr| format!("'{}'", a.to_str().unwrap().replace('\'', r"'\''"));
+    let sweep = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let o = s(&out);
+    let script = format!(
+        "mount --bind '{o}' '{o}' && mount -o remount,bind,ro '{o}' || exit 90
+         exec {sweep}"
+    );
+    let run = Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    refused(
+        &run,
+        &[
+            "cannot create a file in",
+            "Read-only",
+            "make the folder writable",
+        ],
+    );
+    assert_eq!(std::fs::read(out.join("results.json")).unwrap(), before);
+}
