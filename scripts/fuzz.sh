@@ -118,13 +118,13 @@ summary=$fuzz/summary.tsv
 printf 'target\texecutions\tseconds\tcoverage\tfeatures\tcorpus\tfindings\n' > "$summary"
 for t in "${targets[@]}"; do
   log=$fuzz/logs/$t.log
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-  secs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | awk '{print $5}' | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | awk '{print $2}')
-  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | awk '{print $2}')
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+  secs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | awk '{print $5}' | tail -1 || true)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | awk '{print $2}' || true)
+  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | awk '{print $2}' || true)
   corpus=$(ls "$fuzz/corpus/$t" | wc -l)
   findings=$(ls "fuzz/artifacts/$t" 2>/dev/null | wc -l)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$execs" "${secs:-?}" "${cov:-?}" "${ft:-?}" "$corpus" "$findings" >> "$summary"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${execs:-0}" "${secs:-?}" "${cov:-?}" "${ft:-?}" "$corpus" "$findings" >> "$summary"
 done
 column -t -s $'\t' "$summary"
 if grep -qv $'\t0$' <(tail -n +2 "$summary"); then

@@ -246,3 +246,24 @@ fn the_cli_answers_bad_task_input_with_one_line_and_status_2() {
     assert!(err.contains("no-model.gguf"), "{err}");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Inputs the fuzzer found (scripts/fuzz.sh), minimized: each must be a clean error.
+#[test]
+fn fuzzer_findings_are_clean_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // Arrow IPC whose message claims a body of 8·10¹⁸ bytes: Arrow's reader allocated it.
+    let path = dir.path().join("validation.arrow");
+    std::fs::copy(
+        support::repo().join("tests/it/data/fuzz/task_arrow-body-length.arrow"),
+        &path,
+    )
+    .unwrap();
+    let e = support::tasks::load_err(
+        &format!("hellaswag={}", path.display()),
+        &Default::default(),
+    );
+    assert!(
+        e.contains("validation.arrow: unreadable Arrow IPC data") && e.contains("outside the file"),
+        "{e}"
+    );
+}

@@ -4,7 +4,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, ensure, Context as _, Result};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type,
@@ -66,25 +66,93 @@ pub fn read_parquet(file: &Arc<Path>) -> Result<Records> {
     batches_to_records(file, &batches)
 }
 
-/// Arrow IPC: the stream format (`datasets` writes it) or the file format.
+/// Arrow IPC: the stream format (`datasets` writes it) or the file format. The lengths its
+/// messages claim are checked against the file first: Arrow's reader allocates what they say.
 pub fn read_arrow(file: &Arc<Path>, file_format: bool) -> Result<Records> {
-    let f = fs::File::open(file).with_context(|| format!("{}: cannot open", file.display()))?;
+    let bytes = fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
     let unreadable = || format!("{}: unreadable Arrow IPC data", file.display());
+    check_ipc_lengths(&bytes, file_format).with_context(unreadable)?;
     let mut batches = Vec::new();
+    let input = std::io::Cursor::new(bytes);
     if file_format {
         let reader =
-            arrow_ipc::reader::FileReader::try_new_buffered(f, None).with_context(unreadable)?;
+            arrow_ipc::reader::FileReader::try_new(input, None).with_context(unreadable)?;
         for b in reader {
             batches.push(b.with_context(unreadable)?);
         }
     } else {
         let reader =
-            arrow_ipc::reader::StreamReader::try_new_buffered(f, None).with_context(unreadable)?;
+            arrow_ipc::reader::StreamReader::try_new(input, None).with_context(unreadable)?;
         for b in reader {
             batches.push(b.with_context(unreadable)?);
         }
     }
     batches_to_records(file, &batches)
+}
+
+/// Every IPC message's metadata and body, and (file format) every block the footer lists, lie
+/// inside the file.
+fn check_ipc_lengths(bytes: &[u8], file_format: bool) -> Result<()> {
+    const MAGIC: &[u8] = b"ARROW1";
+    let start = if file_format { 8 } else { 0 };
+    let end = if file_format {
+        ensure!(
+            bytes.len() >= 16 && bytes.ends_with(MAGIC),
+            "no Arrow file footer"
+        );
+        let footer_len = i32::from_le_bytes(bytes[bytes.len() - 10..bytes.len() - 6].try_into()?);
+        let footer_end = bytes.len() - 10;
+        let footer_start = usize::try_from(footer_len)
+            .ok()
+            .and_then(|l| footer_end.checked_sub(l))
+            .filter(|&s| s >= start)
+            .context("footer length outside the file")?;
+        let footer = arrow_ipc::root_as_footer(&bytes[footer_start..footer_end])
+            .map_err(|e| anyhow::anyhow!("malformed footer: {e}"))?;
+        let blocks = footer
+            .recordBatches()
+            .into_iter()
+            .chain(footer.dictionaries());
+        for block in blocks.flatten() {
+            let len = block.metaDataLength() as i128 + block.bodyLength() as i128;
+            let (offset, meta, body) = (block.offset(), block.metaDataLength(), block.bodyLength());
+            ensure!(
+                offset >= 0
+                    && meta >= 0
+                    && body >= 0
+                    && offset as i128 + len <= footer_start as i128,
+                "a block the footer lists lies outside the file"
+            );
+        }
+        footer_start
+    } else {
+        bytes.len()
+    };
+    let mut at = start;
+    while at + 4 <= end {
+        let mut len = u32::from_le_bytes(bytes[at..at + 4].try_into()?);
+        at += 4;
+        if len == u32::MAX {
+            ensure!(at + 4 <= end, "truncated message");
+            len = u32::from_le_bytes(bytes[at..at + 4].try_into()?);
+            at += 4;
+        }
+        if len == 0 {
+            break;
+        }
+        let meta_end = at
+            .checked_add(len as usize)
+            .filter(|&e| e <= end)
+            .context("message metadata past the end of the file")?;
+        let message = arrow_ipc::root_as_message(&bytes[at..meta_end])
+            .map_err(|e| anyhow::anyhow!("malformed message: {e}"))?;
+        let body = usize::try_from(message.bodyLength()).context("negative message body length")?;
+        at = meta_end
+            .checked_add(body)
+            .filter(|&e| e <= end)
+            .context("message body past the end of the file")?;
+    }
+    Ok(())
 }
 
 fn batches_to_records(file: &Arc<Path>, batches: &[RecordBatch]) -> Result<Records> {
