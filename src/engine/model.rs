@@ -36,12 +36,31 @@ pub struct Model {
 unsafe impl Send for Model {}
 unsafe impl Sync for Model {}
 
+/// What llama.cpp would load and then stop the process on while computing: a 1-dimensional tensor
+/// (a norm's weight, a bias) in a block-quantized type, which its element-wise kernels do not take.
+/// llama.cpp's tools keep such tensors in F32.
+fn check_runnable(file: &crate::gguf::GgufFile) -> Result<()> {
+    let bad = file
+        .tensors()
+        .iter()
+        .find(|t| t.dims.len() == 1 && t.ggml_type.block_size() > 1);
+    if let Some(t) = bad {
+        bail!(
+            "{}: tensor '{}' is 1-dimensional but stored as {}, which llama.cpp cannot compute with (its tools keep such tensors in F32): the file is damaged or was not written by llama.cpp's tools",
+            file.path().display(),
+            t.name,
+            t.ggml_type.ggml_name()
+        );
+    }
+    Ok(())
+}
+
 impl Model {
     /// Loads a GGUF model. The file is validated by our own reader first, because llama.cpp
     /// aborts the whole process on some malformed files instead of returning an error.
     pub fn load(path: &Path, opts: &ModelOptions) -> Result<Model> {
         super::init();
-        super::mmap::open_gguf(path)?;
+        check_runnable(&super::mmap::open_gguf(path)?)?;
         let cpath = path_cstring(path)?;
         // SAFETY: default params are plain data; the path is a valid C string for the call.
         let raw = unsafe {

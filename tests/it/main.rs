@@ -4,6 +4,7 @@
 mod support;
 
 mod engine;
+mod faults;
 mod gguf_bad_input;
 mod gguf_real;
 mod gguf_types;
