@@ -220,11 +220,20 @@ pub fn fingerprint(inputs: &[(String, String)]) -> String {
     format!("{:x}", h.finalize())[..16].to_string()
 }
 
+fn is_sha256(v: &str) -> bool {
+    v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// What differs between two fingerprint input lists, for the error message.
 pub fn describe_changes(old: &[(String, String)], new: &[(String, String)]) -> String {
     let mut changes = Vec::new();
     for (k, v) in new {
         match old.iter().find(|(ok, _)| ok == k) {
+            Some((_, ov)) if ov != v && is_sha256(ov) && is_sha256(v) => changes.push(format!(
+                "{k}: the file changed (sha256 {}… -> {}…)",
+                &ov[..12],
+                &v[..12]
+            )),
             Some((_, ov)) if ov != v => changes.push(format!("{k}: {ov} -> {v}")),
             None => changes.push(format!("{k}: (none) -> {v}")),
             _ => {}

@@ -569,3 +569,32 @@ fn a_read_only_output_folder_is_refused_and_its_rungs_stay() {
     );
     assert_eq!(std::fs::read(out.join("results.json")).unwrap(), before);
 }
+
+#[test]
+fn an_input_changed_between_runs_is_refused_naming_it() {
+    let f16 = support::model_f16();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, text) = (dir.path().join("sweep"), dir.path().join("text.txt"));
+    std::fs::copy(support::eval_text(), &text).unwrap();
+    let run = || {
+        sweep_cmd(&f16, &out, "Q8_0", &["--no-bench", "-f", s(&text)])
+            .output()
+            .unwrap()
+    };
+    ok(&run());
+    let mut edited = std::fs::read_to_string(&text).unwrap();
+    edited.push_str("\nOne more line.\n");
+    std::fs::write(&text, edited).unwrap();
+    refused(
+        &run(),
+        &[
+            "other inputs or settings",
+            "text: the file changed (sha256 ",
+            "--force",
+        ],
+    );
+    assert!(
+        SweepResults::load(&out).unwrap().rungs[0].ok(),
+        "the finished rung is kept"
+    );
+}
