@@ -25,15 +25,17 @@ mpt=$CARGO_TARGET_DIR/release/mpt-gguf
 q41=$(bash scripts/fetch-model.sh)
 data=$(bash scripts/fetch-test-data.sh)
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+kept=${MPT_FAULT_KEEP:-$HOME/.cache/mpt-gguf/fault-kill}   # failed trials are kept here
+rm -rf "$kept"
 "$mpt" quantize --allow-requantize "$q41" "$work/f16.gguf" F16 >/dev/null 2>&1
-sweep() { # OUT
-  "$mpt" sweep "$work/f16.gguf" -o "$1" -f "$data/eval.txt" --calib "$data/calibration.txt" \
+sweep() { # OUT  (exec: in the background, $! is mpt-gguf itself, which kill -9 must hit)
+  exec "$mpt" sweep "$work/f16.gguf" -o "$1" -f "$data/eval.txt" --calib "$data/calibration.txt" \
     --types Q8_0,Q4_K_M,IQ2_XS --imatrix-chunks 2 -c 128 --chunks 4 -p 32 -n 8 -r 1 \
     --tasks "arc-easy=$data/tasks/arc_easy_validation.jsonl" --task-limit 8
 }
 
 start=$(date +%s.%N)
-sweep "$work/ref" >/dev/null 2>"$work/ref.log"
+(sweep "$work/ref" >/dev/null 2>"$work/ref.log")
 total=$(echo "$(date +%s.%N) - $start" | bc)
 echo "reference sweep: ${total} s" >&2
 
@@ -56,7 +58,7 @@ failed=0
 for i in $(seq 1 "$trials"); do
   out=$work/t$i
   at=$(echo "scale=2; $total * ($i - 0.5) / $trials" | bc)
-  sweep "$out" >/dev/null 2>"$work/t$i.log" &
+  (sweep "$out" >/dev/null 2>"$work/t$i.log") &
   pid=$!
   sleep "$at"
   kill -9 "$pid" 2>/dev/null || true
@@ -65,11 +67,14 @@ for i in $(seq 1 "$trials"); do
   # it had finished.
   stage=$(grep -E '^  [a-z]' "$work/t$i.log" | tail -1 | sed 's/^ *//' || true)
   stage="${stage:-(before the first stage)}, $(grep -c ' bpw ' "$work/t$i.log" || true) rungs done"
-  if sweep "$out" >/dev/null 2>"$work/t$i.resume.log"; then resumed=yes; else resumed=no; fi
+  if (sweep "$out" >/dev/null 2>"$work/t$i.resume.log"); then resumed=yes; else resumed=no; fi
   same_numbers=no; same_files=no
   if [ -f "$out/results.json" ] && diff -q <(numbers "$out") "$work/ref.numbers" >/dev/null; then same_numbers=yes; fi
   if diff -q <(files "$out") "$work/ref.files" >/dev/null; then same_files=yes; fi
-  [ "$resumed$same_numbers$same_files" = yesyesyes ] || failed=$((failed + 1))
+  if [ "$resumed$same_numbers$same_files" != yesyesyes ]; then
+    failed=$((failed + 1))
+    mkdir -p "$kept"; cp -r "$out" "$kept/t$i"; cp "$work/t$i.log" "$work/t$i.resume.log" "$kept/"
+  fi
   echo "| $i | $at | $stage | $resumed | $same_numbers | $same_files |"
   rm -rf "$out"
 done
