@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod events;
+pub mod lock;
 pub mod manifest;
 pub mod plan;
 pub mod prepare;

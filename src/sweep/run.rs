@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result};
 
 use super::config::SweepConfig;
 use super::events::{Observer, SweepEvent};
+use super::lock::{SweepLock, LOCK_FILE};
 use super::manifest::{self, Manifest};
 use super::plan::{PruneLevel, Rung};
 use super::prepare::{self, PrunedSource};
@@ -57,6 +58,8 @@ struct SweepState<'a> {
     index: usize,
     /// What every bench is compared with, from the base pass on.
     limits: MachineLimits,
+    /// No other sweep works in the folder while this one does.
+    _lock: SweepLock,
 }
 
 impl<'a> SweepState<'a> {
@@ -72,6 +75,7 @@ impl<'a> SweepState<'a> {
         std::fs::create_dir_all(&cfg.out_dir).with_context(|| {
             format!("{}: cannot create the output folder", cfg.out_dir.display())
         })?;
+        let lock = SweepLock::acquire(&cfg.out_dir)?;
         let tasks = load_tasks(cfg, on)?;
         on(SweepEvent::Stage("hashing inputs"));
         let task_files: Vec<PathBuf> = tasks.iter().flat_map(|t| t.files.clone()).collect();
@@ -102,6 +106,7 @@ impl<'a> SweepState<'a> {
             kld_base: None,
             index: 0,
             limits: MachineLimits::default(),
+            _lock: lock,
         })
     }
 
@@ -495,6 +500,13 @@ fn load_tasks(cfg: &SweepConfig, on: Observer<'_>) -> Result<Vec<TaskSet>> {
     Ok(sets)
 }
 
+/// Whether `dir` holds anything but this sweep's lock.
+fn holds_files(dir: &Path) -> Result<bool> {
+    let mut entries =
+        std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
+    Ok(entries.any(|e| e.map_or(true, |e| e.file_name() != LOCK_FILE)))
+}
+
 /// Loads the manifest of an earlier run of the same sweep, or starts one; refuses a folder that
 /// holds a different sweep (other inputs or settings) unless `--force`.
 fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> {
@@ -530,7 +542,7 @@ fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> 
             cfg.out_dir.display()
         ));
         manifest::clear_sweep_files(&cfg.out_dir)?;
-    } else if std::fs::read_dir(&cfg.out_dir)?.next().is_some() && !cfg.force {
+    } else if !cfg.force && holds_files(&cfg.out_dir)? {
         anyhow::bail!(
             "{}: not empty and holds no sweep manifest; pick an empty or new folder (or --force)",
             cfg.out_dir.display()

@@ -598,3 +598,34 @@ fn an_input_changed_between_runs_is_refused_naming_it() {
         "the finished rung is kept"
     );
 }
+
+#[test]
+fn two_sweeps_in_one_folder_never_run_together() {
+    let f16 = support::model_f16();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let run = || sweep_cmd(&f16, &out, "Q8_0", &["--no-bench"]);
+    let mut first = run().stderr(Stdio::piped()).spawn().unwrap();
+    // The first has taken the folder's lock once it announces a stage after validating.
+    let lines = BufReader::new(first.stderr.take().unwrap()).lines();
+    for line in lines.map(Result::unwrap) {
+        if line.contains("hashing inputs") {
+            break;
+        }
+    }
+    refused(
+        &run().output().unwrap(),
+        &[
+            "another mpt-gguf sweep",
+            "is working in this folder",
+            "pick another -o",
+        ],
+    );
+    // kill -9: the lock stays behind, and the next sweep takes it over and finishes.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(out.join(".mpt-gguf.lock").exists());
+    ok(&run().output().unwrap());
+    assert!(!out.join(".mpt-gguf.lock").exists());
+    assert!(SweepResults::load(&out).unwrap().rungs[0].ok());
+}
