@@ -29,7 +29,7 @@ targets=("$@")
 
 make_seeds() {
   local s=$fuzz/seeds
-  [ -f "$s/.complete-1" ] && return
+  [ -f "$s/.complete-2" ] && return
   echo "fuzz: making seeds from real files (a minute)" >&2
   rm -rf "$s"; mkdir -p "$s"
   export CARGO_TARGET_DIR_MAIN=${CARGO_TARGET_DIR_MAIN:-$cache/target}
@@ -39,7 +39,7 @@ make_seeds() {
   local data; data=$(bash scripts/fetch-test-data.sh)
   local py=$cache/demo/venv/bin/python
   local w; w=$(mktemp -d)
-  mkdir -p "$s"/{gguf,imatrix,kld_base,llama_logits,manifest,results,peaks}
+  mkdir -p "$s"/{gguf,imatrix,kld_base,llama_logits,manifest,results,peaks,record}
   mkdir -p "$s"/task_{jsonl,json,parquet,arrow,arrow_folder,mmlu_csv,hellaswag,winogrande,multiple_choice}
   head -c 1048576 "$model" > "$s/gguf/model-head.gguf"
   "$mpt" imatrix "$model" -f "$data/calibration.txt" -c 128 --chunks 1 -o "$w/imatrix.gguf" >/dev/null 2>&1
@@ -51,6 +51,7 @@ make_seeds() {
   "$mpt" quantize --allow-requantize "$model" "$w/f16.gguf" F16 >/dev/null 2>&1
   "$mpt" sweep "$w/f16.gguf" -o "$w/sweep" -f "$data/eval.txt" --types Q8_0 -c 128 --chunks 1 -p 16 -n 4 -r 1 >/dev/null 2>&1
   cp "$w/sweep/manifest.json" "$s/manifest/"; cp "$w/sweep/results.json" "$s/results/"
+  cp "$w"/sweep/rungs/*.json "$s/record/"
   cp "$w/sweep/manifest.json" "$s/results/"
   cp "$cache"/peaks/*.json "$s/peaks/" 2>/dev/null || MPT_CACHE_DIR=$w "$mpt" peaks --json > "$s/peaks/peaks.json"
   local t=$data/tasks
@@ -98,7 +99,7 @@ with open(f"{s}/task_multiple_choice/arc_challenge.bin", "wb") as f:
     f.write(struct.pack("<I", len(rows)) + b"".join(struct.pack("<I", o) for o in offsets) + body)
 PY
   rm -rf "$w"
-  touch "$s/.complete-1"
+  touch "$s/.complete-2"
 }
 make_seeds
 
