@@ -446,6 +446,31 @@ mod tests {
     }
 
     #[test]
+    fn numbers_read_back_bit_for_bit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut r = sample();
+        let values: Vec<f64> = (0..2000)
+            .map(|i| match i % 3 {
+                0 => rng.gen::<f64>(),
+                1 => rng.gen_range(-1e6..1e6),
+                _ => (rng.gen_range(1..1000) as f64) / (rng.gen_range(1..1000) as f64),
+            })
+            .collect();
+        for (i, v) in values.iter().enumerate() {
+            let mut rung = RungResult::new(format!("r{i}"), "Q4_0");
+            rung.ppl = Some(*v);
+            r.rungs.push(rung);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        r.save(dir.path()).unwrap();
+        let back = SweepResults::load(dir.path()).unwrap();
+        for (a, b) in r.rungs.iter().zip(&back.rungs) {
+            assert_eq!(a.ppl.map(f64::to_bits), b.ppl.map(f64::to_bits), "{:?}", a.ppl);
+        }
+    }
+
+    #[test]
     fn foreign_and_newer_files_are_refused_with_the_file_name() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.json");
