@@ -466,7 +466,12 @@ mod tests {
         r.save(dir.path()).unwrap();
         let back = SweepResults::load(dir.path()).unwrap();
         for (a, b) in r.rungs.iter().zip(&back.rungs) {
-            assert_eq!(a.ppl.map(f64::to_bits), b.ppl.map(f64::to_bits), "{:?}", a.ppl);
+            assert_eq!(
+                a.ppl.map(f64::to_bits),
+                b.ppl.map(f64::to_bits),
+                "{:?}",
+                a.ppl
+            );
         }
     }
 

@@ -56,8 +56,19 @@ impl SweepLock {
                     );
                 }
                 Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("{}: cannot create the lock", path.display()))
+                    let hint = match e.kind() {
+                        ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => {
+                            " (make the folder writable, or write somewhere else)"
+                        }
+                        _ => "",
+                    };
+                    return Err(e).with_context(|| {
+                        format!(
+                            "{}: cannot create a file in {}{hint}",
+                            path.display(),
+                            dir.display()
+                        )
+                    });
                 }
             }
         }
