@@ -384,7 +384,7 @@ impl Machine {
             .map(|(_, v)| v.trim().to_string())
             .unwrap_or_default();
         Self {
-            hostname: read("/proc/sys/kernel/hostname").trim().to_string(),
+            hostname: crate::util::hostname(),
             os: std::env::consts::OS.to_string(),
             arch: std::env::consts::ARCH.to_string(),
             cpu,

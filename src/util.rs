@@ -63,12 +63,7 @@ impl AtomicFile {
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
         let tmp = builder.tempfile_in(&dir).map_err(|e| {
-            let hint = match e.kind() {
-                io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied => {
-                    " (make the folder writable, or write somewhere else)"
-                }
-                _ => "",
-            };
+            let hint = unwritable_hint(&e);
             anyhow::Error::new(e).context(format!(
                 "{}: cannot create a file in {}{hint}",
                 path.display(),
@@ -163,6 +158,24 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// What to do about a file that cannot be created in a folder: for a read-only or forbidden
+/// folder, " (make the folder writable, or write somewhere else)"; nothing otherwise.
+pub fn unwritable_hint(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied => {
+            " (make the folder writable, or write somewhere else)"
+        }
+        _ => "",
+    }
+}
+
+/// This machine's host name (Linux), empty when unknown.
+pub fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Installed memory in bytes (Linux `MemTotal`), if known.

@@ -1,13 +1,6 @@
 //! Task rows: llama.cpp's HellaSwag text, loaded as `--tasks hellaswag=FILE` loads them.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mpt_gguf::tasks::{LoadOptions, TaskKind, TaskSet};
+use mpt_gguf::tasks::TaskKind;
 
-fuzz_target!(|data: &[u8]| {
-    let path = mpt_gguf_fuzz::file_with("validation.txt", data);
-    let opts = LoadOptions {
-        skip_bad_rows: true,
-        ..Default::default()
-    };
-    let _ = TaskSet::from_path(TaskKind::HellaSwag, &path, &opts);
-});
+fuzz_target!(|data: &[u8]| mpt_gguf_fuzz::load_task(TaskKind::HellaSwag, "validation.txt", data));

@@ -36,3 +36,14 @@ pub fn folder_with(name: &str, files: &[(&str, &[u8])]) -> PathBuf {
     }
     dir
 }
+
+/// Loads `data`, written as `name`, as task `kind` the way `--tasks KIND=FILE` does (bad rows
+/// skipped, so the loader goes on past them).
+pub fn load_task(kind: mpt_gguf::tasks::TaskKind, name: &str, data: &[u8]) {
+    let path = file_with(name, data);
+    let opts = mpt_gguf::tasks::LoadOptions {
+        skip_bad_rows: true,
+        ..Default::default()
+    };
+    let _ = mpt_gguf::tasks::TaskSet::from_path(kind, &path, &opts);
+}

@@ -451,12 +451,12 @@ pub fn cache_path(device: &str, n_threads: u32) -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| Some(PathBuf::from(std::env::var_os("HOME")?).join(".cache/mpt-gguf")))?;
     // The host and its memory too: machines that share a home folder do not share figures.
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = crate::util::hostname();
     let key = format!(
         "{device}|{n_threads}|{}|{}|{}|{:?}",
         crate::engine::build_info::LLAMA_REVISION,
         crate::engine::build_info::TARGET_CPU,
-        host.trim(),
+        host,
         crate::util::ram_bytes()
     );
     let hash = Sha256::digest(key.as_bytes());

@@ -15,12 +15,6 @@ pub struct SweepLock {
     path: PathBuf,
 }
 
-fn hostname() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
-}
-
 /// Whether process `pid` runs on this host (Linux: it has a /proc entry).
 fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
@@ -29,7 +23,7 @@ fn alive(pid: u32) -> bool {
 impl SweepLock {
     pub fn acquire(dir: &Path) -> Result<SweepLock> {
         let path = dir.join(LOCK_FILE);
-        let (host, me) = (hostname(), std::process::id());
+        let (host, me) = (crate::util::hostname(), std::process::id());
         for _ in 0..3 {
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
@@ -56,12 +50,7 @@ impl SweepLock {
                     );
                 }
                 Err(e) => {
-                    let hint = match e.kind() {
-                        ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => {
-                            " (make the folder writable, or write somewhere else)"
-                        }
-                        _ => "",
-                    };
+                    let hint = crate::util::unwritable_hint(&e);
                     return Err(e).with_context(|| {
                         format!(
                             "{}: cannot create a file in {}{hint}",

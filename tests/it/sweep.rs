@@ -416,12 +416,7 @@ fn a_full_disk_stops_the_sweep_and_the_same_command_resumes() {
     let out = disk.join("out");
     // The base pass needs well under 1 MB; the Q8_0 rung's file is 145 MB.
     let cmd = sweep_cmd(&f16, &out, "Q8_0", &[]);
-    let quote = |a: &std::ffi::OsStr| format!("'{}'", a.to_str().unwrap().replace('\'', r"'\''"));
-    let sweep = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(quote)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let sweep = shell_line(&cmd);
     let (d, l) = (s(&disk), s(&logs));
     let script = format!(
         "mount -t tmpfs -o size=100m tmpfs '{d}' || exit 90
@@ -459,6 +454,16 @@ fn a_full_disk_stops_the_sweep_and_the_same_command_resumes() {
     let done = SweepResults::load(&logs.join("results.json")).unwrap();
     assert_eq!(done.base, kept.base, "the base is not measured again");
     assert!(done.rungs[0].ok() && done.rungs[0].ppl.is_some());
+}
+
+/// `cmd` as one line of `sh`, every word quoted.
+fn shell_line(cmd: &Command) -> String {
+    let quote = |a: &std::ffi::OsStr| format!("'{}'", a.to_str().unwrap().replace('\'', r"'\''"));
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Whether `unshare -rm` can mount a tmpfs here (containers often forbid user namespaces).
@@ -544,12 +549,7 @@ fn a_read_only_output_folder_is_refused_and_its_rungs_stay() {
     let before = std::fs::read(out.join("results.json")).unwrap();
     // The same sweep with one more rung, on the folder mounted read-only.
     let cmd = sweep_cmd(&f16, &out, "Q8_0,Q4_K_M", &["--no-bench"]);
-    let quote = |a: &std::ffi::OsStr| format!("'{}'", a.to_str().unwrap().replace('\'', r"'\''"));
-    let sweep = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(quote)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let sweep = shell_line(&cmd);
     let o = s(&out);
     let script = format!(
         "mount --bind '{o}' '{o}' && mount -o remount,bind,ro '{o}' || exit 90
