@@ -266,4 +266,16 @@ fn fuzzer_findings_are_clean_errors() {
         e.contains("validation.arrow: unreadable Arrow IPC data") && e.contains("outside the file"),
         "{e}"
     );
+    // Parquet whose footer gives a column chunk a negative offset: the reader panicked.
+    let path = dir.path().join("validation.parquet");
+    std::fs::copy(
+        support::repo().join("tests/it/data/fuzz/task_parquet-negative-column-offset.parquet"),
+        &path,
+    )
+    .unwrap();
+    let e = support::tasks::load_err(&format!("arc-easy={}", path.display()), &Default::default());
+    assert!(
+        e.contains("validation.parquet: a column chunk the footer lists lies outside the file"),
+        "{e}"
+    );
 }

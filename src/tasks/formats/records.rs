@@ -54,11 +54,31 @@ pub fn read_json_array(file: &Arc<Path>) -> Result<Records> {
         .collect())
 }
 
+/// Parquet. The column chunks the footer lists are checked against the file first: the reader
+/// panics on a negative offset or size.
 pub fn read_parquet(file: &Arc<Path>) -> Result<Records> {
     let f = fs::File::open(file).with_context(|| format!("{}: cannot open", file.display()))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-        .and_then(|b| b.build())
-        .with_context(|| format!("{}: unreadable Parquet", file.display()))?;
+    let unreadable = || format!("{}: unreadable Parquet", file.display());
+    let file_len = f.metadata().with_context(unreadable)?.len() as i128;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .with_context(unreadable)?;
+    for column in builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .flat_map(|g| g.columns())
+    {
+        let start = column
+            .dictionary_page_offset()
+            .unwrap_or(column.data_page_offset());
+        let len = column.compressed_size();
+        ensure!(
+            start >= 0 && len >= 0 && start as i128 + len as i128 <= file_len,
+            "{}: a column chunk the footer lists lies outside the file",
+            file.display()
+        );
+    }
+    let reader = builder.build().with_context(unreadable)?;
     let mut batches = Vec::new();
     for batch in reader {
         batches.push(batch.with_context(|| format!("{}: unreadable Parquet", file.display()))?);
