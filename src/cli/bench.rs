@@ -240,7 +240,7 @@ impl Limits {
             .entry((gpu, n_threads))
             .or_insert_with(|| {
                 let mut say = |device: &str| {
-                    eprintln!("measuring the peaks of {device} (seconds; cached for next time)")
+                    eprintln!("measuring the peaks of {device} (about 30 s; cached for next time)")
                 };
                 match peaks_for_run(gpu, n_threads, overrides, &mut say) {
                     Ok(p) => Some(p),

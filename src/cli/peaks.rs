@@ -35,7 +35,7 @@ pub fn run(a: PeaksArgs) -> Result<()> {
     if a.threads == 0 {
         anyhow::bail!("-t must be at least 1");
     }
-    let mut say = |device: &str| eprintln!("measuring the peaks of {device} (seconds)");
+    let mut say = |device: &str| eprintln!("measuring the peaks of {device} (about 30 s)");
     let measured = if a.refresh {
         peaks::measure_and_cache(a.gpu, a.threads, &mut say)?
     } else {

@@ -6,7 +6,7 @@
 //! sizes, and a workload is compared with the bandwidth of a buffer no larger than its own.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use crate::engine::matmul_bench::{self, ComputeDevice, MatMulShape};
 use crate::gguf::GgmlType;
 
 /// Bumped when the measurement changes; older cached files are measured again.
-const PEAKS_VERSION: u32 = 1;
+const PEAKS_VERSION: u32 = 2;
 
 /// One peak and where it came from ("measured: ...", "given: --peak-tflops", ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,12 +90,33 @@ const MATMUL_REPS: u32 = 2;
 /// Every measurement is repeated in rounds over all its cases and keeps its best: a neighbour's burst
 /// on a shared machine then spoils one round of a case, not the case.
 const ROUNDS: usize = 5;
+/// The CPU's rounds go on until this long has passed (at most `MAX_ROUNDS`): a virtual machine's
+/// host changes speed over seconds, and a measurement over a short span sees only one of them.
+const MIN_SPAN: Duration = Duration::from_secs(30);
+const MAX_ROUNDS: usize = 40;
 
-/// Times each type's multiplication; the peak is the fastest (best of all rounds).
-pub fn measure_flops(device: ComputeDevice, n_threads: u32) -> Result<(Peak, Vec<KernelSpeed>)> {
-    let shape = matmul_shape(device);
-    let mut best: Vec<Option<f64>> = vec![None; TIMED_TYPES.len()];
-    for _ in 0..ROUNDS {
+/// Each weight type's multiplication time, best of the rounds so far.
+struct MatMulRounds {
+    device: ComputeDevice,
+    shape: MatMulShape,
+    n_threads: u32,
+    best: Vec<Option<f64>>,
+    rounds: usize,
+}
+
+impl MatMulRounds {
+    fn new(device: ComputeDevice, n_threads: u32) -> Self {
+        Self {
+            device,
+            shape: matmul_shape(device),
+            n_threads,
+            best: vec![None; TIMED_TYPES.len()],
+            rounds: 0,
+        }
+    }
+
+    /// Times every type once more.
+    fn round(&mut self) -> Result<()> {
         for (i, &name) in TIMED_TYPES.iter().enumerate() {
             crate::util::check_interrupted()?;
             let id = GgmlType::from_name(name)
@@ -103,63 +124,82 @@ pub fn measure_flops(device: ComputeDevice, n_threads: u32) -> Result<(Peak, Vec
                 .id();
             // A type the device cannot multiply (some backends lack a few) cannot run in a rung
             // either: it is left out.
-            let Ok(seconds) = matmul_bench::time_matmul(device, id, shape, n_threads, MATMUL_REPS)
+            let Ok(seconds) =
+                matmul_bench::time_matmul(self.device, id, self.shape, self.n_threads, MATMUL_REPS)
             else {
                 continue;
             };
             let fastest = seconds.iter().copied().fold(f64::INFINITY, f64::min);
-            best[i] = Some(best[i].map_or(fastest, |b: f64| b.min(fastest)));
+            self.best[i] = Some(self.best[i].map_or(fastest, |b: f64| b.min(fastest)));
         }
+        self.rounds += 1;
+        Ok(())
     }
-    let kernels: Vec<KernelSpeed> = TIMED_TYPES
-        .iter()
-        .zip(&best)
-        .filter_map(|(&name, b)| {
-            let seconds = (*b)?;
-            let id = GgmlType::from_name(name)?.id();
-            Some(KernelSpeed {
-                ggml_type: name.to_string(),
-                buffer: matmul_bench::weight_buffer_name(device, id, shape),
-                flops_per_s: shape.flops() / seconds,
+
+    /// The peak is the fastest type.
+    fn finish(self) -> Result<(Peak, Vec<KernelSpeed>)> {
+        let shape = self.shape;
+        let kernels: Vec<KernelSpeed> = TIMED_TYPES
+            .iter()
+            .zip(&self.best)
+            .filter_map(|(&name, b)| {
+                let seconds = (*b)?;
+                let id = GgmlType::from_name(name)?.id();
+                Some(KernelSpeed {
+                    ggml_type: name.to_string(),
+                    buffer: matmul_bench::weight_buffer_name(self.device, id, shape),
+                    flops_per_s: shape.flops() / seconds,
+                })
             })
-        })
-        .collect();
-    let top = kernels
-        .iter()
-        .max_by(|a, b| a.flops_per_s.total_cmp(&b.flops_per_s))
-        .context("the device could not multiply any weight type")?;
-    let source = format!(
-        "measured: ggml mul_mat {}x{} weight x {} tokens, fastest of {} types ({}), best of {ROUNDS} rounds of {MATMUL_REPS}",
-        shape.rows,
-        shape.cols,
-        shape.tokens,
-        kernels.len(),
-        top.ggml_type
-    );
-    Ok((
-        Peak {
+            .collect();
+        let top = kernels
+            .iter()
+            .max_by(|a, b| a.flops_per_s.total_cmp(&b.flops_per_s))
+            .context("the device could not multiply any weight type")?;
+        let source = format!(
+            "measured: ggml mul_mat {}x{} weight x {} tokens, fastest of {} types ({}), best of {} rounds of {MATMUL_REPS}",
+            shape.rows,
+            shape.cols,
+            shape.tokens,
+            kernels.len(),
+            top.ggml_type,
+            self.rounds
+        );
+        let peak = Peak {
             value: top.flops_per_s,
             source,
-        },
-        kernels,
-    ))
+        };
+        Ok((peak, kernels))
+    }
 }
 
 /// Buffer sizes read: 1 MiB to 1 GiB in steps of 4 (at most an eighth of the RAM), leaving out
-/// sizes within a factor of 2 of a cache's capacity (`edges`): at a cache's edge a read measures what
-/// the machine's other work leaves in the cache, not the machine.
-fn curve_sizes(ram_bytes: Option<u64>, edges: &[u64]) -> Vec<u64> {
+/// sizes that fit in the level-2 caches (`level2`: a model's pass never does, and there a read
+/// measures where the threads were placed) and sizes within a factor of 2 of a cache's capacity
+/// (`edges`: there a read measures what the machine's other work leaves in the cache).
+fn curve_sizes(ram_bytes: Option<u64>, level2: u64, edges: &[u64]) -> Vec<u64> {
     let cap = ram_bytes.map_or(1 << 30, |r| (r / 8).min(1 << 30));
-    (0..)
+    let sizes: Vec<u64> = (0..)
         .map(|i| (1u64 << 20) << (2 * i))
         .take_while(|&s| s <= cap.max(1 << 20))
+        .collect();
+    let kept: Vec<u64> = sizes
+        .iter()
+        .copied()
+        .filter(|&s| s > level2)
         .filter(|&s| !edges.iter().any(|&e| s > e / 2 && s < e.saturating_mul(2)))
-        .collect()
+        .collect();
+    // A machine whose caches leave no size gets main memory's.
+    if kept.is_empty() {
+        sizes.last().copied().into_iter().collect()
+    } else {
+        kept
+    }
 }
 
 /// Capacity of each data cache from level 2 up that `n_threads` threads read through (Linux
-/// sysfs): one cache's size times the caches of its kind the threads spread over.
-fn cache_edges(n_threads: u32) -> Vec<u64> {
+/// sysfs) with its level: one cache's size times the caches of its kind the threads spread over.
+fn cache_edges(n_threads: u32) -> Vec<(u32, u64)> {
     let root = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
@@ -176,7 +216,7 @@ fn cache_edges(n_threads: u32) -> Vec<u64> {
             let kib: u64 = size.trim().strip_suffix('K')?.parse().ok()?;
             let sharing = cpu_list_len(read(&dir, "shared_cpu_list").trim()).max(1);
             let caches = (n_threads as u64).div_ceil(sharing).max(1);
-            Some(kib * 1024 * caches)
+            Some((level, kib * 1024 * caches))
         })
         .collect()
 }
@@ -209,16 +249,16 @@ fn read_once(words: &[u64], pool: &rayon::ThreadPool, n_threads: usize, repeats:
 /// of starting the threads does not count.
 const PASS_BYTES: u64 = 16 << 20;
 
-/// Best read bandwidth of a buffer of `bytes`: passes until 0.1 s and at least 3 passes.
-fn read_bandwidth(bytes: u64, pool: &rayon::ThreadPool, n_threads: usize) -> f64 {
-    let words = vec![1u64; (bytes / 8) as usize];
-    let repeats = PASS_BYTES.div_ceil(bytes).max(1) as usize;
-    std::hint::black_box(read_once(&words, pool, n_threads, repeats));
+/// Best read bandwidth of `words`: passes until 0.1 s and at least 3 passes.
+fn read_bandwidth(words: &[u64], pool: &rayon::ThreadPool, n_threads: usize) -> f64 {
+    let bytes = std::mem::size_of_val(words) as u64;
+    let repeats = PASS_BYTES.div_ceil(bytes.max(1)).max(1) as usize;
+    std::hint::black_box(read_once(words, pool, n_threads, repeats));
     let (mut best, mut spent, mut passes) = (f64::INFINITY, 0.0, 0);
     while passes < 3 || spent < 0.1 {
         let t0 = Instant::now();
         std::hint::black_box(read_once(
-            std::hint::black_box(&words),
+            std::hint::black_box(words),
             pool,
             n_threads,
             repeats,
@@ -231,25 +271,47 @@ fn read_bandwidth(bytes: u64, pool: &rayon::ThreadPool, n_threads: usize) -> f64
     (bytes * repeats as u64) as f64 / best
 }
 
-/// The read-bandwidth curve of this machine's memory on `n_threads` threads (best of all rounds).
-pub fn measure_bandwidth(n_threads: u32, ram_bytes: Option<u64>) -> Result<Vec<BandwidthPoint>> {
-    let n = n_threads.max(1) as usize;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build()?;
-    let mut curve: Vec<BandwidthPoint> = curve_sizes(ram_bytes, &cache_edges(n_threads))
-        .into_iter()
-        .map(|bytes| BandwidthPoint {
-            bytes,
-            bytes_per_s: 0.0,
+/// The read-bandwidth curve of this machine's memory on `n_threads` threads, best of the rounds
+/// so far. The buffers live as long as the rounds: each round reads memory already mapped.
+struct ReadRounds {
+    pool: rayon::ThreadPool,
+    n_threads: usize,
+    buffers: Vec<Vec<u64>>,
+    curve: Vec<BandwidthPoint>,
+}
+
+impl ReadRounds {
+    fn new(n_threads: u32, ram_bytes: Option<u64>) -> Result<Self> {
+        let n = n_threads.max(1) as usize;
+        let edges = cache_edges(n_threads);
+        let level2 = edges.iter().filter(|e| e.0 == 2).map(|e| e.1).max();
+        let edges: Vec<u64> = edges.iter().map(|e| e.1).collect();
+        let sizes = curve_sizes(ram_bytes, level2.unwrap_or(0), &edges);
+        Ok(Self {
+            pool: rayon::ThreadPoolBuilder::new().num_threads(n).build()?,
+            n_threads: n,
+            buffers: sizes
+                .iter()
+                .map(|&b| vec![1u64; (b / 8) as usize])
+                .collect(),
+            curve: sizes
+                .iter()
+                .map(|&bytes| BandwidthPoint {
+                    bytes,
+                    bytes_per_s: 0.0,
+                })
+                .collect(),
         })
-        .collect();
-    for _ in 0..ROUNDS {
-        for point in &mut curve {
+    }
+
+    fn round(&mut self) -> Result<()> {
+        for (point, words) in self.curve.iter_mut().zip(&self.buffers) {
             crate::util::check_interrupted()?;
-            let b = read_bandwidth(point.bytes, &pool, n);
+            let b = read_bandwidth(words, &self.pool, self.n_threads);
             point.bytes_per_s = point.bytes_per_s.max(b);
         }
+        Ok(())
     }
-    Ok(curve)
 }
 
 fn mib(bytes: u64) -> String {
@@ -261,14 +323,23 @@ fn mib(bytes: u64) -> String {
 }
 
 impl Peaks {
-    /// Measures this machine's CPU on `n_threads` threads (a few seconds).
+    /// Measures this machine's CPU on `n_threads` threads: rounds of every multiplication and every
+    /// read, alternating, for at least `MIN_SPAN` (at least `ROUNDS` rounds).
     pub fn measure_cpu(device: String, n_threads: u32, ram_bytes: Option<u64>) -> Result<Peaks> {
-        let (flops, kernels) = measure_flops(ComputeDevice::Cpu, n_threads)?;
-        let curve = measure_bandwidth(n_threads, ram_bytes)?;
+        let mut matmuls = MatMulRounds::new(ComputeDevice::Cpu, n_threads);
+        let mut reads = ReadRounds::new(n_threads, ram_bytes)?;
+        let start = Instant::now();
+        while matmuls.rounds < ROUNDS || start.elapsed() < MIN_SPAN && matmuls.rounds < MAX_ROUNDS {
+            matmuls.round()?;
+            reads.round()?;
+        }
+        let rounds = matmuls.rounds;
+        let (flops, kernels) = matmuls.finish()?;
+        let curve = reads.curve;
         let bandwidth = curve.last().map(|p| Peak {
             value: p.bytes_per_s,
             source: format!(
-                "measured: streaming read of {} on {n_threads} threads, best pass of {ROUNDS} rounds",
+                "measured: streaming read of {} on {n_threads} threads, best pass of {rounds} rounds",
                 mib(p.bytes)
             ),
         });
@@ -285,7 +356,11 @@ impl Peaks {
 
     /// Measures a GPU's FLOPs through ggml; its bandwidth is the device's own figure when known.
     pub fn measure_gpu(device: String, bandwidth: Option<Peak>) -> Result<Peaks> {
-        let (flops, kernels) = measure_flops(ComputeDevice::Gpu, 1)?;
+        let mut matmuls = MatMulRounds::new(ComputeDevice::Gpu, 1);
+        for _ in 0..ROUNDS {
+            matmuls.round()?;
+        }
+        let (flops, kernels) = matmuls.finish()?;
         Ok(Peaks {
             peaks_version: PEAKS_VERSION,
             device,
@@ -533,17 +608,20 @@ mod tests {
         let words: Vec<u64> = (0..1001).collect();
         assert_eq!(read_once(&words, &pool, 2, 1), 1000 * 1001 / 2);
         assert_eq!(read_once(&words, &pool, 2, 3), 3 * 1000 * 1001 / 2);
-        assert_eq!(curve_sizes(Some(64 << 20), &[]), vec![1 << 20, 4 << 20]);
+        assert_eq!(curve_sizes(Some(64 << 20), 0, &[]), vec![1 << 20, 4 << 20]);
     }
 
     #[test]
-    fn sizes_at_a_cache_s_edge_are_not_read() {
+    fn sizes_in_level_2_or_at_a_cache_s_edge_are_not_read() {
         let mib = 1u64 << 20;
-        // A 4 MiB level-2 total and a 300 MiB last-level cache: 4 MiB and 256 MiB are left out.
+        // A 4 MiB level-2 total and a 300 MiB last-level cache: 1 MiB fits in level 2, 4 MiB
+        // and 256 MiB are at an edge.
         assert_eq!(
-            curve_sizes(Some(64 << 30), &[4 * mib, 300 * mib]),
-            vec![mib, 16 * mib, 64 * mib, 1024 * mib]
+            curve_sizes(Some(64 << 30), 4 * mib, &[4 * mib, 300 * mib]),
+            vec![16 * mib, 64 * mib, 1024 * mib]
         );
+        // Caches that cover every size leave main memory's.
+        assert_eq!(curve_sizes(Some(64 << 20), 64 * mib, &[]), vec![4 * mib]);
         assert_eq!(cpu_list_len("0-3,8,10-11"), 7);
         assert_eq!(cpu_list_len("0"), 1);
     }
