@@ -9,5 +9,5 @@ fuzz_target!(|data: &[u8]| {
     let path = dir.join(records::RECORDS_DIR).join("rung-Q4_K_M.json");
     std::fs::write(&path, data).expect("writing a fuzz input");
     let _ = records::read(&path);
-    let _ = records::read_matching(&dir, "0123456789abcdef");
+    let _ = records::read_matching(&dir, "0123456789abcdef", &[]);
 });

@@ -16,6 +16,7 @@ mod progress;
 mod prune;
 mod quantize;
 mod sweep;
+mod sweep_plan;
 mod table;
 mod types;
 

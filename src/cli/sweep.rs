@@ -107,6 +107,37 @@ pub struct SweepArgs {
     pub allow_requantize: bool,
     #[command(flatten)]
     pub report: mpt_gguf::report::ReportOptions,
+    /// Run only part of the sweep, for many workers sharing the output folder: prepare (the
+    /// shared stages), rungs (this worker's share; prepares first if nobody did), merge.
+    #[arg(long, default_value = "all", value_parser = parse_stage)]
+    pub stage: sweep::Stage,
+    /// This worker's share of the rungs, I/N (1-based). Default with --stage rungs: from
+    /// Slurm's SLURM_ARRAY_TASK_ID/COUNT or a Kubernetes JOB_COMPLETION_INDEX (of
+    /// MPT_SHARD_COUNT), else every rung.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<sweep::Shard>,
+    #[command(flatten)]
+    pub plan: super::sweep_plan::PlanArgs,
+}
+
+fn parse_stage(s: &str) -> Result<sweep::Stage> {
+    sweep::Stage::parse(s)
+}
+
+fn parse_shard(s: &str) -> Result<sweep::Shard> {
+    sweep::Shard::parse(s)
+}
+
+/// The worker's share: given, or from the scheduler's environment for --stage rungs.
+fn shard(a: &SweepArgs) -> Result<sweep::Shard> {
+    if let Some(s) = a.shard {
+        return Ok(s);
+    }
+    if a.stage != sweep::Stage::Rungs {
+        return Ok(sweep::Shard::default());
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    Ok(sweep::Shard::from_env(&env)?.unwrap_or_default())
 }
 
 /// The folder scripts/fetch-demo-text.sh fills (eval.txt, calibration.txt).
@@ -129,6 +160,7 @@ fn demo_text(name: &str, flag: &str) -> Option<PathBuf> {
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
+    let shard = shard(&a)?;
     let Some(model) = a.model.get() else {
         bail!("no model: pass MODEL.gguf (or -m MODEL.gguf)");
     };
@@ -150,6 +182,8 @@ pub fn run(a: SweepArgs) -> Result<()> {
         PathBuf::from(format!("sweep-{stem}"))
     });
     let cfg = SweepConfig {
+        stage: a.stage,
+        shard,
         model,
         out_dir,
         plan,
@@ -180,17 +214,65 @@ pub fn run(a: SweepArgs) -> Result<()> {
         allow_requantize: a.allow_requantize,
         report: a.report,
     };
+    if a.plan.dry_run {
+        return super::sweep_plan::dry_run(&cfg, a.plan.json);
+    }
+    if let Some(scheduler) = &a.plan.emit {
+        return super::sweep_plan::emit(&cfg, &a.plan, scheduler);
+    }
     mpt_gguf::util::install_interrupt_handler();
     let mut ui = Progress::new();
-    let results = sweep::run_sweep(&cfg, &mut |e| ui.event(e));
+    let outcome = sweep::run_sweep(&cfg, &mut |e| ui.event(e));
     ui.finish();
-    let results = results?;
+    report_outcome(&cfg, &outcome?)
+}
+
+/// What the run did, in a line or two; an error when a merge finds rungs nobody measured.
+fn report_outcome(cfg: &SweepConfig, o: &sweep::SweepOutcome) -> Result<()> {
+    let dir = cfg.out_dir.display();
+    let Some(results) = &o.results else {
+        match cfg.stage {
+            sweep::Stage::Prepare => eprintln!("shared stages done in {dir}"),
+            _ => eprintln!(
+                "shard {}/{}: {} rung(s) measured here{}",
+                cfg.shard.index + 1,
+                cfg.shard.count,
+                o.measured.len(),
+                if o.elsewhere.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} by other workers", o.elsewhere.len())
+                }
+            ),
+        }
+        return Ok(());
+    };
     let ok = results.rungs.iter().filter(|r| r.ok()).count();
     eprintln!(
-        "{ok} of {} rungs measured; results in {} (results.csv, table5.csv, report.md, charts/)",
-        results.rungs.len(),
-        cfg.out_dir.display()
+        "{ok} of {} rungs measured; results in {dir} (results.csv, table5.csv, report.md, charts/)",
+        cfg.plan.rungs.len()
     );
+    let Some(m) = &o.merge else { return Ok(()) };
+    for r in &m.refused {
+        eprintln!("warning: {}: not used: {}", r.path, r.why);
+    }
+    if !m.in_progress.is_empty() {
+        let who: Vec<String> = m
+            .in_progress
+            .iter()
+            .map(|(r, by)| format!("{r} ({})", by.describe()))
+            .collect();
+        eprintln!(
+            "still being measured: {}; the last worker to finish merges them (or run --stage merge then)",
+            who.join(", ")
+        );
+    }
+    if !m.missing.is_empty() {
+        bail!(
+            "{dir}: no result yet for {}: run the workers for them (mpt-gguf sweep ... --stage rungs, or resubmit their shards) and merge again",
+            m.missing.join(", ")
+        );
+    }
     Ok(())
 }
 
@@ -257,6 +339,10 @@ impl Progress {
             SweepEvent::RungSkipped(name) => {
                 self.rungs.inc(1);
                 self.println(format!("{name:<18} done in an earlier run"));
+            }
+            SweepEvent::RungElsewhere(name, by) => {
+                self.rungs.inc(1);
+                self.println(format!("{name:<18} being measured by {by}"));
             }
             SweepEvent::Warning(w) => {
                 self.println(format!("warning: {w}"));

@@ -276,6 +276,40 @@ fn quantized_weights(type_id: u32, shape: MatMulShape) -> Vec<u8> {
     out
 }
 
+/// Seconds ggml's quantizer takes for `rows` rows of `cols` random weights in `type_id`, on one
+/// thread, with an importance matrix (as a sweep quantizes its importance-matrix rungs).
+pub fn time_quantize(type_id: u32, rows: usize, cols: usize) -> Result<f64> {
+    super::init();
+    let (blck, _, _) = super::ggml_type_layout(type_id)
+        .ok_or_else(|| anyhow::anyhow!("ggml does not know type {type_id}"))?;
+    if !(cols as u64).is_multiple_of(blck) || rows == 0 {
+        bail!(
+            "{rows}x{cols} weights do not fit {}'s blocks",
+            type_name(type_id)
+        );
+    }
+    let values = random_values(rows * cols, 3);
+    let importance = vec![1.0f32; cols];
+    // SAFETY: `out` holds `rows` rows of ggml_row_size bytes, as ggml_quantize_chunk writes them;
+    // the importance matrix has one value per column.
+    unsafe {
+        let row = sys::ggml_row_size(type_id, cols as i64);
+        let mut out = vec![0u8; row * rows];
+        sys::ggml_quantize_init(type_id);
+        let t0 = Instant::now();
+        sys::ggml_quantize_chunk(
+            type_id,
+            values.as_ptr(),
+            out.as_mut_ptr().cast(),
+            0,
+            rows as i64,
+            cols as i64,
+            importance.as_ptr(),
+        );
+        Ok(t0.elapsed().as_secs_f64())
+    }
+}
+
 fn random_values(n: usize, seed: u64) -> Vec<f32> {
     let mut rng = StdRng::seed_from_u64(seed);
     (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect()

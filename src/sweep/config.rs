@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use super::plan::{ImatrixFor, SweepPlan};
 use crate::engine::build_info;
@@ -16,6 +16,114 @@ pub struct BenchSettings {
     pub n_prompt: u32,
     pub n_gen: u32,
     pub reps: u32,
+}
+
+/// Which stages of a sweep this process runs. A sweep folder is shared: the shared stages run once,
+/// any number of workers measure rungs, a merge gathers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stage {
+    /// Shared stages, this process's rungs, then the merge (a sweep in one command).
+    #[default]
+    All,
+    /// Importance matrix, block scores, the base pass and the machine's peaks.
+    Prepare,
+    /// This process's share of the rungs (the shared stages first, if no process ran them).
+    Rungs,
+    /// Gathers every rung's record into the results, tables, report and charts.
+    Merge,
+}
+
+impl Stage {
+    pub fn parse(s: &str) -> Result<Stage> {
+        Ok(match s {
+            "all" => Stage::All,
+            "prepare" => Stage::Prepare,
+            "rungs" => Stage::Rungs,
+            "merge" => Stage::Merge,
+            _ => anyhow::bail!("--stage {s}: not a stage; use all, prepare, rungs or merge"),
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::All => "all",
+            Stage::Prepare => "prepare",
+            Stage::Rungs => "rungs",
+            Stage::Merge => "merge",
+        }
+    }
+}
+
+/// One worker's share of the rungs: the plan's rungs `index`, `index + count`, ... (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// `I/N`, 1-based as people count (`--shard 2/3`).
+    pub fn parse(s: &str) -> Result<Shard> {
+        let bad = || anyhow::anyhow!("--shard {s}: expected I/N with 1 <= I <= N, e.g. 2/3");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (i, n): (u32, u32) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if i == 0 || n == 0 || i > n {
+            return Err(bad());
+        }
+        Ok(Shard {
+            index: i - 1,
+            count: n,
+        })
+    }
+
+    /// The share a scheduler gives an array task: Slurm's `SLURM_ARRAY_TASK_ID` (less
+    /// `SLURM_ARRAY_TASK_MIN`) of `SLURM_ARRAY_TASK_COUNT`, or a Kubernetes Indexed Job's
+    /// `JOB_COMPLETION_INDEX` of `MPT_SHARD_COUNT`. `None` outside an array task.
+    pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<Shard>> {
+        let num = |name: &str| -> Result<Option<u32>> {
+            get(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u32>()
+                        .map_err(|_| anyhow::anyhow!("{name}={v}: not a number"))
+                })
+                .transpose()
+        };
+        let (index, count) = if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
+            let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+            let count = num("SLURM_ARRAY_TASK_COUNT")?
+                .context("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")?;
+            (
+                id.checked_sub(min)
+                    .context("SLURM_ARRAY_TASK_ID below SLURM_ARRAY_TASK_MIN")?,
+                count,
+            )
+        } else if let Some(index) = num("JOB_COMPLETION_INDEX")? {
+            let count = num("MPT_SHARD_COUNT")?.context(
+                "JOB_COMPLETION_INDEX is set: give the number of shards in MPT_SHARD_COUNT (or pass --shard I/N)",
+            )?;
+            (index, count)
+        } else {
+            return Ok(None);
+        };
+        if count == 0 || index >= count {
+            anyhow::bail!("array task {index} of {count}: not a shard; pass --shard I/N");
+        }
+        Ok(Some(Shard { index, count }))
+    }
+
+    pub fn owns(&self, position: usize) -> bool {
+        position % self.count as usize == self.index as usize
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +165,8 @@ pub struct SweepConfig {
     pub allow_requantize: bool,
     /// How results are rendered at the end (safe-zone tolerance, fit bootstrap, Q weights).
     pub report: ReportOptions,
+    pub stage: Stage,
+    pub shard: Shard,
 }
 
 impl SweepConfig {
@@ -137,5 +247,51 @@ impl SweepConfig {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "model".into())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_come_from_the_flag_or_the_scheduler() {
+        assert_eq!(Shard::parse("2/3").unwrap(), Shard { index: 1, count: 3 });
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
+            assert!(
+                Shard::parse(bad).unwrap_err().to_string().contains("I/N"),
+                "{bad}"
+            );
+        }
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let slurm = env(&[
+            ("SLURM_ARRAY_TASK_ID", "5"),
+            ("SLURM_ARRAY_TASK_MIN", "4"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ]);
+        assert_eq!(
+            Shard::from_env(&slurm).unwrap(),
+            Some(Shard { index: 1, count: 3 })
+        );
+        let k8s = env(&[("JOB_COMPLETION_INDEX", "2"), ("MPT_SHARD_COUNT", "3")]);
+        assert_eq!(
+            Shard::from_env(&k8s).unwrap(),
+            Some(Shard { index: 2, count: 3 })
+        );
+        let k8s_alone = env(&[("JOB_COMPLETION_INDEX", "2")]);
+        assert!(Shard::from_env(&k8s_alone)
+            .unwrap_err()
+            .to_string()
+            .contains("MPT_SHARD_COUNT"));
+        assert_eq!(Shard::from_env(&env(&[])).unwrap(), None);
+        let s = Shard { index: 1, count: 3 };
+        let mine: Vec<usize> = (0..7).filter(|&p| s.owns(p)).collect();
+        assert_eq!(mine, [1, 4]);
     }
 }

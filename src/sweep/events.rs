@@ -13,8 +13,10 @@ pub enum SweepEvent<'a> {
         rung: &'a str,
     },
     RungDone(&'a RungResult),
-    /// Finished in an earlier run of the same sweep.
+    /// Finished in an earlier run of the same sweep (or by another worker).
     RungSkipped(&'a str),
+    /// Being measured by another process (named) in the same folder.
+    RungElsewhere(&'a str, String),
     Warning(String),
 }
 

@@ -13,6 +13,13 @@ use crate::prune::BlockScores;
 use crate::results::{RungResult, SweepResults};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Records taken into a manifest: new to it, or replacing what it held otherwise.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Adopted {
+    pub added: usize,
+    pub replaced: usize,
+}
 pub const MANIFEST_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,10 +109,10 @@ impl Manifest {
     }
 
     /// Takes every record of this sweep in `dir/rungs` that the manifest lacks or holds otherwise
-    /// (an edited or rebuilt manifest): the records are what was measured. Returns how many.
-    pub fn adopt_records(&mut self, dir: &Path) -> usize {
-        let (found, _) = records::read_matching(dir, &self.fingerprint);
-        let mut adopted = 0;
+    /// (an edited or rebuilt manifest): the records are what was measured.
+    pub fn adopt_records(&mut self, dir: &Path) -> Adopted {
+        let (found, _) = records::read_matching(dir, &self.fingerprint, &self.fingerprint_inputs);
+        let mut adopted = Adopted::default();
         for rec in found {
             let held = if rec.base {
                 self.results.base.as_ref()
@@ -115,10 +122,11 @@ impl Manifest {
                     .iter()
                     .find(|r| r.rung == rec.result.rung)
             };
-            if held == Some(&rec.result) {
-                continue;
+            match held {
+                Some(h) if *h == rec.result => continue,
+                Some(_) => adopted.replaced += 1,
+                None => adopted.added += 1,
             }
-            adopted += 1;
             if rec.base {
                 self.results.base = Some(rec.result);
             } else {

@@ -139,13 +139,15 @@ pub struct PrunedSource {
     pub report: prune::PruneReport,
 }
 
-/// Prunes the base as `level` says into OUT_DIR. For depth pruning the base's importance matrix is
+/// Prunes the base as `level` says into OUT_DIR, in files named with `tag` (each worker in a
+/// shared folder makes and removes its own). For depth pruning the base's importance matrix is
 /// renumbered to the remaining blocks, so IQ rungs of the pruned model can use it.
 pub fn pruned_source(
     cfg: &SweepConfig,
     level: &PruneLevel,
     imatrix: Option<&Path>,
     scores: Option<&BlockScores>,
+    tag: &str,
     on: Observer<'_>,
 ) -> Result<PrunedSource> {
     let label = level.label();
@@ -170,7 +172,7 @@ pub fn pruned_source(
             sp.imatrix = Some(imatrix.context("Wanda needs the importance matrix")?.into());
         }
     }
-    let path = cfg.out_dir.join(format!("pruned-{label}.gguf"));
+    let path = cfg.out_dir.join(format!("pruned-{label}.{tag}.gguf"));
     let opts = prune::PruneOptions {
         n_threads: cfg.n_threads,
         n_gpu_layers: cfg.n_gpu_layers,
@@ -185,7 +187,7 @@ pub fn pruned_source(
                 report.block_count_before,
                 &removed,
             );
-            let out = cfg.out_dir.join(format!("imatrix-{label}.gguf"));
+            let out = cfg.out_dir.join(format!("imatrix-{label}.{tag}.gguf"));
             imatrix_file::save(&out, &renumbered, ImatrixFormat::Gguf)?;
             Some(out)
         }

@@ -1,22 +1,25 @@
-//! Runs a sweep: validate, importance matrix, base, then every rung (prune, quantize, measure,
-//! record), then render. Each finished rung is in the manifest before the next starts.
+//! Runs a sweep: validate, the shared stages (importance matrix, base pass, peaks), this process's
+//! share of the rungs (prune, quantize, measure, record), then the merge that renders. Many
+//! processes, on many machines, can work in one sweep folder: each rung is taken under a lock of its
+//! own and written as its own record.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-use super::config::SweepConfig;
+use super::config::{Stage, SweepConfig};
 use super::events::{Observer, SweepEvent};
-use super::lock::{SweepLock, LOCK_FILE};
+use super::lock::{self, Attempt, Lock, LOCKS_DIR};
 use super::manifest::{self, Manifest};
+use super::merge::{self, MergeSummary};
 use super::plan::{PruneLevel, Rung};
 use super::prepare::{self, PrunedSource};
-use super::records;
+use super::records::{self, SweepId};
 use super::rung::{self, MachineLimits, Shared};
 use crate::engine::{open_gguf, Model, Token};
 use crate::gguf::{GgufFile, Summary};
 use crate::measure::energy::EnergySource;
-use crate::measure::peaks::peaks_for_run;
+use crate::measure::peaks::{device_description, peaks_for_run};
 use crate::measure::KldBase;
 use crate::prune::BlockScores;
 use crate::quant::quantize::{quantize_file, QuantizeOptions};
@@ -26,20 +29,55 @@ use crate::tasks::{LoadOptions, TaskSet};
 
 pub const KLD_BASE_FILE: &str = "base.kld";
 
-pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepResults> {
-    let mut sweep = SweepState::open(cfg, on)?;
-    sweep.prepare()?;
-    sweep.measure_base()?;
-    for level in by_prune_level(&cfg.plan.rungs) {
-        sweep.measure_level(&level)?;
+/// What a run of the sweep did.
+#[derive(Debug, Default)]
+pub struct SweepOutcome {
+    /// The merged results (the merge and a whole sweep).
+    pub results: Option<SweepResults>,
+    pub merge: Option<MergeSummary>,
+    /// Rungs this process measured (or recorded as failed).
+    pub measured: Vec<String>,
+    /// Rungs of this process's share that another process was measuring.
+    pub elsewhere: Vec<String>,
+}
+
+pub fn run_sweep(cfg: &SweepConfig, on: Observer<'_>) -> Result<SweepOutcome> {
+    if cfg.stage == Stage::Merge {
+        return merged(cfg, on, SweepOutcome::default());
     }
-    sweep.render()
+    let mut sweep = SweepState::open(cfg, on)?;
+    sweep.shared_stages()?;
+    if cfg.stage == Stage::Prepare {
+        return Ok(SweepOutcome::default());
+    }
+    sweep.worker_limits();
+    let share = sweep.share();
+    for level in by_prune_level(&share) {
+        sweep.measure_level(&level, share.len())?;
+    }
+    let outcome = std::mem::take(&mut sweep.outcome);
+    drop(sweep);
+    match cfg.stage {
+        Stage::Rungs => Ok(outcome),
+        _ => merged(cfg, on, outcome),
+    }
+}
+
+fn merged(cfg: &SweepConfig, on: Observer<'_>, mut outcome: SweepOutcome) -> Result<SweepOutcome> {
+    let (results, summary) = merge::merge(cfg, on)?;
+    outcome.results = Some(results);
+    outcome.merge = Some(summary);
+    Ok(outcome)
 }
 
 /// What the stages of one sweep hand on to each other, from the validated input to the last rung.
 struct SweepState<'a> {
     cfg: &'a SweepConfig,
     on: Observer<'a>,
+    /// The sweep's fingerprint and what went into it.
+    fingerprint: String,
+    inputs: Vec<(String, String)>,
+    /// As the shared stages left it; rungs are not written to it (the merge gathers them).
     manifest: Manifest,
     /// The type name the unquantized input is filed under in the ladder.
     base_type: &'static str,
@@ -49,21 +87,19 @@ struct SweepState<'a> {
     tasks: Vec<TaskSet>,
     block_scores: Option<BlockScores>,
     imatrix: Option<PathBuf>,
-    /// The base model and the tokenized text, from `prepare` to the base pass; `None` when an
-    /// earlier run of the sweep measured the base.
-    base: Option<(Model, Vec<Token>)>,
     /// What every rung's KL-divergence is measured against, from the base pass on.
     kld_base: Option<KldBase>,
     /// Rungs started or skipped so far, for the progress count.
     index: usize,
     /// What every bench is compared with, from the base pass on.
     limits: MachineLimits,
-    /// No other sweep works in the folder while this one does.
-    _lock: SweepLock,
+    /// Names this process's files apart from other workers' (pruned models).
+    worker_tag: String,
+    outcome: SweepOutcome,
 }
 
 impl<'a> SweepState<'a> {
-    /// Checks the input, reads the text and task sets, and opens (or resumes) the manifest.
+    /// Checks the input, reads the text and task sets, and hashes what the numbers depend on.
     fn open(cfg: &'a SweepConfig, on: Observer<'a>) -> Result<Self> {
         on(SweepEvent::Stage("validating the input"));
         let file = open_gguf(&cfg.model)?;
@@ -75,43 +111,69 @@ impl<'a> SweepState<'a> {
         std::fs::create_dir_all(&cfg.out_dir).with_context(|| {
             format!("{}: cannot create the output folder", cfg.out_dir.display())
         })?;
-        let lock = SweepLock::acquire(&cfg.out_dir)?;
         let tasks = load_tasks(cfg, on)?;
         on(SweepEvent::Stage("hashing inputs"));
         let task_files: Vec<PathBuf> = tasks.iter().flat_map(|t| t.files.clone()).collect();
-        let mut manifest = open_manifest(cfg, &task_files)?;
-        if let Some(w) = manifest.take_warning() {
-            on(SweepEvent::Warning(w));
-        }
-        let stale = manifest::remove_partial_files(&cfg.out_dir)?;
-        if stale > 0 {
-            on(SweepEvent::Warning(format!(
-                "removed {stale} unfinished file(s) an interrupted run left in {}",
-                cfg.out_dir.display()
-            )));
-        }
-        manifest.results.model = model_info(cfg, &input, manifest.results.model.sha256.clone());
-        manifest.save(&cfg.out_dir)?;
+        let inputs = cfg.fingerprint_inputs(&task_files)?;
+        let worker_tag: String = format!("{}-{}", crate::util::hostname(), std::process::id())
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         Ok(Self {
             cfg,
             on,
-            manifest,
+            fingerprint: manifest::fingerprint(&inputs),
+            inputs,
+            manifest: Manifest::new(String::new(), vec![], vec![], SweepResults::default()),
             base_type,
             input,
             text,
             tasks,
             block_scores: None,
             imatrix: None,
-            base: None,
             kld_base: None,
             index: 0,
             limits: MachineLimits::default(),
-            _lock: lock,
+            worker_tag,
+            outcome: SweepOutcome::default(),
         })
     }
 
-    /// What the rungs share: block scores, the importance matrix and, unless an earlier run
-    /// measured the base, the loaded base model and the tokenized text.
+    /// The stages every rung shares, run by one process at a time under the manifest's lock:
+    /// the manifest (opened, resumed or rebuilt), block scores, the importance matrix, the base
+    /// pass and the machine's peaks. A process that finds them done only reads them.
+    fn shared_stages(&mut self) -> Result<()> {
+        let cfg = self.cfg;
+        let _lock = merge::lock_manifest(&cfg.out_dir, self.on)?;
+        let mut manifest = open_manifest(cfg, &self.inputs)?;
+        if let Some(w) = manifest.take_warning() {
+            (self.on)(SweepEvent::Warning(w));
+        }
+        // Unfinished files are another worker's work in progress while one is running.
+        if !lock::others_active(&cfg.out_dir.join(LOCKS_DIR))? {
+            let stale = manifest::remove_partial_files(&cfg.out_dir)?;
+            if stale > 0 {
+                (self.on)(SweepEvent::Warning(format!(
+                    "removed {stale} unfinished file(s) an interrupted run left in {}",
+                    cfg.out_dir.display()
+                )));
+            }
+        }
+        manifest.results.model =
+            model_info(cfg, &self.input, manifest.results.model.sha256.clone());
+        manifest.save(&cfg.out_dir)?;
+        self.manifest = manifest;
+        self.prepare()?;
+        self.manifest.save(&cfg.out_dir)
+    }
+
+    /// Block scores, the importance matrix and the base pass, each unless done before.
     fn prepare(&mut self) -> Result<()> {
         let cfg = self.cfg;
         // Block scores load the base themselves: before the base is held here, so it is not
@@ -141,44 +203,46 @@ impl<'a> SweepState<'a> {
             (imatrix, tokens.transpose())
         });
         self.imatrix = imatrix?;
-        self.base = model.zip(tokens?);
         self.manifest.results.settings.imatrix =
             self.imatrix.as_ref().map(|p| p.display().to_string());
+        self.machine_limits();
+        if let Some(base) = model.zip(tokens?) {
+            self.measure_base(base)?;
+        }
+        self.text = String::new();
         Ok(())
     }
 
     /// The base pass: the input's own rung, and the saved base every rung's KL-divergence is
-    /// measured against (from an earlier run of the sweep when it measured the base).
-    fn measure_base(&mut self) -> Result<()> {
+    /// measured against.
+    fn measure_base(&mut self, (model, tokens): (Model, Vec<Token>)) -> Result<()> {
         let cfg = self.cfg;
-        self.machine_limits();
-        let base_file = cfg.out_dir.join(KLD_BASE_FILE);
-        let kld_base = match self.base.take() {
-            Some((model, tokens)) => {
-                let mut r = RungResult::new(self.base_type, self.base_type);
-                describe_type(&mut r, self.base_type);
-                record_size(&mut r, &self.input);
-                let base = rung::measure_base(
-                    cfg,
-                    &tokens,
-                    &model,
-                    &mut r,
-                    &self.tasks,
-                    &self.limits,
-                    self.on,
-                )?;
-                base.save(&base_file)?;
-                records::write(&cfg.out_dir, &self.manifest.fingerprint, &r, true)?;
-                self.manifest.results.base = Some(r);
-                self.manifest.kld_base = Some(KLD_BASE_FILE.into());
-                self.manifest.save(&cfg.out_dir)?;
-                base
-            }
-            None => KldBase::open(&base_file)?,
-        };
-        self.kld_base = Some(kld_base);
-        self.text = String::new();
+        let mut r = RungResult::new(self.base_type, self.base_type);
+        describe_type(&mut r, self.base_type);
+        record_size(&mut r, &self.input);
+        let base = rung::measure_base(
+            cfg,
+            &tokens,
+            &model,
+            &mut r,
+            &self.tasks,
+            &self.limits,
+            self.on,
+        )?;
+        base.save(&cfg.out_dir.join(KLD_BASE_FILE))?;
+        records::write(&cfg.out_dir, &self.sweep_id(), &r, true)?;
+        self.manifest.results.base = Some(r);
+        self.manifest.kld_base = Some(KLD_BASE_FILE.into());
+        self.manifest.save(&cfg.out_dir)?;
+        self.kld_base = Some(base);
         Ok(())
+    }
+
+    fn sweep_id(&self) -> SweepId<'_> {
+        SweepId {
+            fingerprint: &self.fingerprint,
+            inputs: &self.inputs,
+        }
     }
 
     /// The machine's peaks (kept from an earlier run of the sweep, so every rung is compared with
@@ -191,7 +255,9 @@ impl<'a> SweepState<'a> {
         }
         let gpu = cfg.n_gpu_layers > 0;
         if self.manifest.results.peaks.is_none() {
-            (self.on)(SweepEvent::Stage("measuring the machine's peaks"));
+            (self.on)(SweepEvent::Stage(
+                "measuring the machine's peaks (about 30 s, once per machine)",
+            ));
             match peaks_for_run(gpu, cfg.n_threads, cfg.peak_overrides, &mut |_| {}) {
                 Ok(p) => self.manifest.results.peaks = Some(p),
                 Err(e) => (self.on)(SweepEvent::Warning(format!(
@@ -205,80 +271,130 @@ impl<'a> SweepState<'a> {
         };
     }
 
-    /// The rungs of one pruning level, which share one pruned model: made here when some rung of
-    /// the level is still to measure, and deleted when the level is done. Rungs an earlier run
-    /// finished are skipped.
-    fn measure_level(&mut self, level: &[&Rung]) -> Result<()> {
-        crate::util::check_interrupted()?;
-        let (done, todo): (Vec<&Rung>, Vec<&Rung>) = level
-            .iter()
-            .copied()
-            .partition(|r| self.manifest.finished(&r.name).is_some());
-        for r in done {
-            self.index += 1;
-            (self.on)(SweepEvent::RungSkipped(&r.name));
+    /// A worker on another kind of machine than the one that ran the shared stages compares its
+    /// rungs with its own machine's peaks (cached per machine).
+    fn worker_limits(&mut self) {
+        let cfg = self.cfg;
+        let gpu = cfg.n_gpu_layers > 0;
+        let here = device_description(gpu, cfg.n_threads);
+        let recorded = self.manifest.results.peaks.as_ref();
+        if cfg.bench.is_none() || recorded.is_some_and(|p| p.device == here) {
+            self.machine_limits();
+            return;
         }
-        let Some(first) = todo.first() else {
-            return Ok(());
+        self.limits = MachineLimits {
+            peaks: peaks_for_run(gpu, cfg.n_threads, cfg.peak_overrides, &mut |_| {}).ok(),
+            energy: EnergySource::detect(gpu, cfg.tdp_watts),
         };
-        let source = match self.pruned_source(first.prune.as_ref()) {
-            Ok(source) => source,
-            Err(e) if is_fatal(&e) => return Err(e),
-            Err(e) => {
-                for r in &todo {
-                    self.start_rung(r);
-                    self.record_failure(r, &e)?;
-                }
-                return Ok(());
-            }
-        };
-        let keep = self.cfg.keep_models;
-        let _remove_source = source.as_ref().map(|s| RemoveOnDrop(s.path.clone(), keep));
-        // A depth-pruned level's renumbered importance matrix goes with it.
-        let _remove_imatrix = source
-            .as_ref()
-            .and_then(|s| s.imatrix.clone())
-            .filter(|p| Some(p.as_path()) != self.imatrix.as_deref())
-            .map(|p| RemoveOnDrop(p, keep));
-        for r in todo {
+    }
+
+    /// This process's rungs: its shard of the plan.
+    fn share(&self) -> Vec<Rung> {
+        let shard = self.cfg.shard;
+        let rungs = self.cfg.plan.rungs.iter().enumerate();
+        rungs
+            .filter(|(i, _)| shard.owns(*i))
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    fn finished(&self, r: &Rung) -> bool {
+        self.manifest.finished(&r.name).is_some()
+            || records::finished(&self.cfg.out_dir, &self.fingerprint, &r.name, false)
+    }
+
+    /// The rungs of one pruning level, which share one pruned model: made when this process
+    /// takes the level's first rung still to measure, and deleted when the level is done. Rungs
+    /// finished before, or taken by another process, are skipped.
+    fn measure_level(&mut self, level: &[&Rung], total: usize) -> Result<()> {
+        let mut source: Option<LevelSource> = None;
+        for &r in level {
             crate::util::check_interrupted()?;
-            self.measure_rung(r, source.as_ref())?;
+            if self.finished(r) {
+                self.index += 1;
+                (self.on)(SweepEvent::RungSkipped(&r.name));
+                continue;
+            }
+            let lock_path = merge::rung_lock_path(&self.cfg.out_dir, &r.name);
+            let lock = match Lock::try_acquire(&lock_path)? {
+                Attempt::Held(lock) => lock,
+                Attempt::Busy(owner) => {
+                    self.index += 1;
+                    self.outcome.elsewhere.push(r.name.clone());
+                    (self.on)(SweepEvent::RungElsewhere(&r.name, owner.describe()));
+                    continue;
+                }
+            };
+            // Another process may have finished it between the look and the lock.
+            if self.finished(r) {
+                self.index += 1;
+                (self.on)(SweepEvent::RungSkipped(&r.name));
+                continue;
+            }
+            self.index += 1;
+            (self.on)(SweepEvent::RungStart {
+                index: self.index,
+                total,
+                rung: &r.name,
+            });
+            if source.is_none() {
+                source = Some(self.level_source(r.prune.as_ref())?);
+            }
+            let result = match source.as_ref().map(|s| &s.source) {
+                Some(Ok(s)) => self.measure_rung(r, s.as_ref()),
+                Some(Err(e)) => Err(anyhow::anyhow!("{e}")),
+                None => unreachable!("made above"),
+            };
+            self.finish_rung(r, result, &lock)?;
         }
         Ok(())
     }
 
-    /// The pruned model a level's rungs are quantized from; `None` for the unpruned level.
-    fn pruned_source(&mut self, level: Option<&PruneLevel>) -> Result<Option<PrunedSource>> {
+    /// The pruned model of a level (none for the unpruned level), removed with the value unless
+    /// the user keeps models. A failure to prune fails each of the level's rungs, not the sweep.
+    fn level_source(&mut self, level: Option<&PruneLevel>) -> Result<LevelSource> {
         let Some(level) = level else {
-            return Ok(None);
+            return Ok(LevelSource {
+                source: Ok(None),
+                _remove: Vec::new(),
+            });
         };
         let (imatrix, scores) = (self.imatrix.as_deref(), self.block_scores.as_ref());
-        prepare::pruned_source(self.cfg, level, imatrix, scores, self.on).map(Some)
+        let made =
+            prepare::pruned_source(self.cfg, level, imatrix, scores, &self.worker_tag, self.on);
+        let keep = self.cfg.keep_models;
+        match made {
+            Ok(s) => {
+                let mut remove = vec![RemoveOnDrop(s.path.clone(), keep)];
+                // A depth-pruned level's renumbered importance matrix goes with it.
+                if let Some(p) = s.imatrix.clone().filter(|p| Some(p.as_path()) != imatrix) {
+                    remove.push(RemoveOnDrop(p, keep));
+                }
+                Ok(LevelSource {
+                    source: Ok(Some(s)),
+                    _remove: remove,
+                })
+            }
+            Err(e) if is_fatal(&e) => Err(e),
+            Err(e) => Ok(LevelSource {
+                source: Err(format!("{e:#}")),
+                _remove: Vec::new(),
+            }),
+        }
     }
 
-    /// Measures one rung and records it; a failure is recorded as the rung's result, unless it
-    /// stops the sweep.
-    fn measure_rung(&mut self, r: &Rung, source: Option<&PrunedSource>) -> Result<()> {
-        self.start_rung(r);
-        let result = if r.prune.is_none() && r.qtype.name == self.base_type {
+    /// Measures one rung.
+    fn measure_rung(&mut self, r: &Rung, source: Option<&PrunedSource>) -> Result<RungResult> {
+        if r.prune.is_none() && r.qtype.name == self.base_type {
             // The input itself is this rung: the base's numbers.
             let base = self.manifest.results.base.as_ref();
             let base = base.context("base result missing")?;
-            Ok(RungResult {
+            return Ok(RungResult {
                 rung: r.name.clone(),
                 ..base.clone()
-            })
-        } else {
-            self.quantize_and_measure(r, source)
-        };
-        match result {
-            Ok(res) => {
-                (self.on)(SweepEvent::RungDone(&res));
-                self.finish_rung(res)
-            }
-            Err(e) if is_fatal(&e) => Err(e),
-            Err(e) => self.record_failure(r, &e),
+            });
         }
+        self.quantize_and_measure(r, source)
     }
 
     /// Quantizes the rung's model (from `source` when the level is pruned) and measures it.
@@ -307,11 +423,11 @@ impl<'a> SweepState<'a> {
             quantize(cfg, r, input, imatrix, &mut res)?
         };
         let _remove = (path != input).then(|| RemoveOnDrop(path.clone(), cfg.keep_models));
+        if self.kld_base.is_none() {
+            self.kld_base = Some(KldBase::open(&cfg.out_dir.join(KLD_BASE_FILE))?);
+        }
         let shared = Shared {
-            kld_base: self
-                .kld_base
-                .as_ref()
-                .expect("the base pass comes before the rungs"),
+            kld_base: self.kld_base.as_ref().context("no saved base")?,
             tasks: &self.tasks,
             limits: &self.limits,
         };
@@ -319,43 +435,38 @@ impl<'a> SweepState<'a> {
         Ok(res)
     }
 
-    fn start_rung(&mut self, r: &Rung) {
-        self.index += 1;
-        (self.on)(SweepEvent::RungStart {
-            index: self.index,
-            total: self.cfg.plan.rungs.len(),
-            rung: &r.name,
-        });
-    }
-
-    fn record_failure(&mut self, r: &Rung, e: &anyhow::Error) -> Result<()> {
-        let mut res = RungResult::new(&r.name, r.qtype.name);
-        describe_type(&mut res, r.qtype.name);
-        res.prune = r.prune.as_ref().map(prune_info);
-        res.error = Some(format!("{e:#}"));
+    /// A finished rung (or its failure) as its own record, unless the sweep must stop. A rung
+    /// whose lock another process took over meanwhile is that process's to record.
+    fn finish_rung(&mut self, r: &Rung, result: Result<RungResult>, lock: &Lock) -> Result<()> {
+        let res = match result {
+            Ok(res) => res,
+            Err(e) if is_fatal(&e) => return Err(e),
+            Err(e) => {
+                let mut res = RungResult::new(&r.name, r.qtype.name);
+                describe_type(&mut res, r.qtype.name);
+                res.prune = r.prune.as_ref().map(prune_info);
+                res.error = Some(format!("{e:#}"));
+                res
+            }
+        };
         (self.on)(SweepEvent::RungDone(&res));
-        self.finish_rung(res)
+        if !lock.still_held() {
+            (self.on)(SweepEvent::Warning(format!(
+                "{}: another process took this rung over (this one stopped beating for longer than the lock's lease); its result is not recorded here",
+                r.name
+            )));
+            return Ok(());
+        }
+        records::write(&self.cfg.out_dir, &self.sweep_id(), &res, false)?;
+        self.outcome.measured.push(r.name.clone());
+        Ok(())
     }
+}
 
-    /// A finished rung: its own record first, then the manifest that indexes it.
-    fn finish_rung(&mut self, res: RungResult) -> Result<()> {
-        let dir = &self.cfg.out_dir;
-        records::write(dir, &self.manifest.fingerprint, &res, false)?;
-        self.manifest.record(res);
-        self.manifest.save(dir)
-    }
-
-    /// Saves the results and renders the tables, report and charts.
-    fn render(self) -> Result<SweepResults> {
-        let Self {
-            cfg, on, manifest, ..
-        } = self;
-        on(SweepEvent::Stage("rendering results"));
-        manifest.results.save(&cfg.out_dir)?;
-        let results = std::slice::from_ref(&manifest.results);
-        crate::report::render_all_with(results, &cfg.out_dir, &cfg.report)?;
-        Ok(manifest.results)
-    }
+/// The model a pruning level's rungs quantize from, or why it could not be made.
+struct LevelSource {
+    source: std::result::Result<Option<PrunedSource>, String>,
+    _remove: Vec<RemoveOnDrop>,
 }
 
 /// The type name the unquantized input is filed under in the ladder.
@@ -500,17 +611,18 @@ fn load_tasks(cfg: &SweepConfig, on: Observer<'_>) -> Result<Vec<TaskSet>> {
     Ok(sets)
 }
 
-/// Whether `dir` holds anything but this sweep's lock.
+/// Whether `dir` holds anything but this sweep's locks and the jobs `--emit` wrote for it.
 fn holds_files(dir: &Path) -> Result<bool> {
     let mut entries =
         std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
-    Ok(entries.any(|e| e.map_or(true, |e| e.file_name() != LOCK_FILE)))
+    let ours = |name: &std::ffi::OsStr| name == LOCKS_DIR || name == "slurm";
+    Ok(entries.any(|e| e.map_or(true, |e| !ours(&e.file_name()))))
 }
 
 /// Loads the manifest of an earlier run of the same sweep, or starts one; refuses a folder that
 /// holds a different sweep (other inputs or settings) unless `--force`.
-fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> {
-    let inputs = cfg.fingerprint_inputs(task_files)?;
+fn open_manifest(cfg: &SweepConfig, inputs: &[(String, String)]) -> Result<Manifest> {
+    let inputs = inputs.to_vec();
     let fp = manifest::fingerprint(&inputs);
     let plan = cfg.plan.names();
     let mut warning = None;
@@ -521,10 +633,12 @@ fn open_manifest(cfg: &SweepConfig, task_files: &[PathBuf]) -> Result<Manifest> 
     if let Some(mut old) = old {
         if old.fingerprint == fp {
             old.plan = plan;
-            let adopted = old.adopt_records(&cfg.out_dir);
-            if adopted > 0 {
+            // Rungs the manifest lacks are normal (workers record rungs, the merge indexes them);
+            // rungs it holds otherwise were edited.
+            let replaced = old.adopt_records(&cfg.out_dir).replaced;
+            if replaced > 0 {
                 old.warning = Some(format!(
-                    "{adopted} finished rung(s) taken from their records in {}/ (the manifest lacked them or held them otherwise)",
+                    "{replaced} finished rung(s) taken from their records in {}/ (the manifest held them otherwise)",
                     cfg.out_dir.join(records::RECORDS_DIR).display()
                 ));
             }
@@ -564,7 +678,7 @@ fn rebuild_manifest(
     plan: Vec<String>,
 ) -> Result<Manifest> {
     let path = Manifest::path(&cfg.out_dir);
-    let (found, _) = records::read_matching(&cfg.out_dir, &fp);
+    let (found, _) = records::read_matching(&cfg.out_dir, &fp, &inputs);
     if found.is_empty() {
         anyhow::bail!(
             "{damage:#}; no record of a finished rung of this sweep in {}/ to rebuild it from: restore the file, or pass --force to start over",
@@ -576,6 +690,7 @@ fn rebuild_manifest(
         .with_context(|| format!("{}: cannot move aside", path.display()))?;
     let mut m = new_manifest(cfg, fp, inputs, plan);
     let adopted = m.adopt_records(&cfg.out_dir);
+    let adopted = adopted.added + adopted.replaced;
     m.warning = Some(format!(
         "{}: could not be read; rebuilt from {adopted} record(s) of finished rungs, the damaged file kept as {}",
         path.display(),

@@ -6,6 +6,7 @@ pub mod gguf;
 pub mod measure;
 pub mod prune;
 pub mod report_fixtures;
+pub mod sweeps;
 pub mod tasks;
 
 use std::ffi::OsStr;
