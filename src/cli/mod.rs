@@ -17,6 +17,7 @@ mod prune;
 mod quantize;
 mod sweep;
 mod sweep_plan;
+mod synth;
 mod table;
 mod types;
 
@@ -59,6 +60,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// The machine's peak FLOPs/s and memory bandwidth, measured through ggml and cached.
     Peaks(peaks::PeaksArgs),
+    /// A model with random weights in another model's shape family, to plan and time sweeps.
+    Synth(synth::SynthArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Peaks(args) => peaks::run(args),
+        Command::Synth(args) => synth::run(args),
     }
 }
 

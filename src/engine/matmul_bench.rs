@@ -277,8 +277,8 @@ fn quantized_weights(type_id: u32, shape: MatMulShape) -> Vec<u8> {
 }
 
 /// Seconds ggml's quantizer takes for `rows` rows of `cols` random weights in `type_id`, on one
-/// thread, with an importance matrix (as a sweep quantizes its importance-matrix rungs).
-pub fn time_quantize(type_id: u32, rows: usize, cols: usize) -> Result<f64> {
+/// thread, with or without an importance matrix (the K-quants search harder with one).
+pub fn time_quantize(type_id: u32, rows: usize, cols: usize, importance: bool) -> Result<f64> {
     super::init();
     let (blck, _, _) = super::ggml_type_layout(type_id)
         .ok_or_else(|| anyhow::anyhow!("ggml does not know type {type_id}"))?;
@@ -288,8 +288,15 @@ pub fn time_quantize(type_id: u32, rows: usize, cols: usize) -> Result<f64> {
             type_name(type_id)
         );
     }
+    // SAFETY: a lookup in ggml's static table of types, for an id ggml knows (checked above).
+    if !importance && unsafe { sys::ggml_quantize_requires_imatrix(type_id) } {
+        bail!(
+            "{} cannot be made without an importance matrix",
+            type_name(type_id)
+        );
+    }
     let values = random_values(rows * cols, 3);
-    let importance = vec![1.0f32; cols];
+    let weights = vec![1.0f32; cols];
     // SAFETY: `out` holds `rows` rows of ggml_row_size bytes, as ggml_quantize_chunk writes them;
     // the importance matrix has one value per column.
     unsafe {
@@ -304,7 +311,11 @@ pub fn time_quantize(type_id: u32, rows: usize, cols: usize) -> Result<f64> {
             0,
             rows as i64,
             cols as i64,
-            importance.as_ptr(),
+            if importance {
+                weights.as_ptr()
+            } else {
+                ptr::null()
+            },
         );
         Ok(t0.elapsed().as_secs_f64())
     }
@@ -318,6 +329,21 @@ fn random_values(n: usize, seed: u64) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quantizer_is_timed_and_types_that_need_an_importance_matrix_are_refused_without_one() {
+        for t in [
+            sys::GGML_TYPE_Q4_K,
+            sys::GGML_TYPE_Q8_0,
+            sys::GGML_TYPE_IQ2_XXS,
+        ] {
+            assert!(time_quantize(t, 4, 256, true).unwrap() > 0.0);
+        }
+        assert!(time_quantize(sys::GGML_TYPE_Q4_K, 4, 256, false).unwrap() > 0.0);
+        let e = time_quantize(sys::GGML_TYPE_IQ2_XXS, 4, 256, false).unwrap_err();
+        assert!(e.to_string().contains("importance matrix"), "{e}");
+        assert!(time_quantize(sys::GGML_TYPE_Q4_K, 4, 100, true).is_err());
+    }
 
     #[test]
     fn a_small_multiplication_runs_on_the_cpu_for_common_types() {

@@ -10,6 +10,7 @@ pub mod reader;
 pub mod show;
 pub mod strings;
 pub mod summary;
+pub mod synth;
 pub mod types;
 pub mod value;
 pub mod writer;

@@ -31,9 +31,13 @@ pub struct MachineSpeed {
     pub n_threads: u32,
     /// FLOPs/s of ggml's multiplication by weight type (`Q4_K`), from the machine's peaks.
     pub matmul_flops: BTreeMap<String, f64>,
-    /// Weights quantized per second by one thread, by weight type.
+    /// Weights quantized per second by one thread, by weight type, without and with an
+    /// importance matrix.
     pub quantize_weights_per_s: BTreeMap<String, f64>,
+    pub quantize_with_imatrix_weights_per_s: BTreeMap<String, f64>,
     pub hash_bytes_per_s: f64,
+    /// This model on this machine, when it could be measured (`calibrate`).
+    pub model: Option<ModelSpeed>,
     /// Streaming-read bandwidth by buffer size, for token generation.
     #[serde(skip)]
     pub peaks: Option<Peaks>,
@@ -47,13 +51,16 @@ impl MachineSpeed {
             .iter()
             .map(|k| (k.ggml_type.clone(), k.flops_per_s))
             .collect();
-        let mut quantize = BTreeMap::new();
+        let (mut plain, mut with_imatrix) = (BTreeMap::new(), BTreeMap::new());
         for k in &peaks.kernels {
             let Some(t) = GgmlType::from_name(&k.ggml_type) else {
                 continue;
             };
-            if let Ok(s) = matmul_bench::time_quantize(t.id(), 64, 4096) {
-                quantize.insert(k.ggml_type.clone(), 64.0 * 4096.0 / s.max(1e-9));
+            for (importance, speeds) in [(false, &mut plain), (true, &mut with_imatrix)] {
+                // Types that need an importance matrix cannot be made without one.
+                if let Ok(s) = matmul_bench::time_quantize(t.id(), 64, 4096, importance) {
+                    speeds.insert(k.ggml_type.clone(), 64.0 * 4096.0 / s.max(1e-9));
+                }
             }
         }
         let buffer = vec![7u8; 64 << 20];
@@ -64,8 +71,10 @@ impl MachineSpeed {
             device: peaks.device.clone(),
             n_threads,
             matmul_flops,
-            quantize_weights_per_s: quantize,
+            quantize_weights_per_s: plain,
+            quantize_with_imatrix_weights_per_s: with_imatrix,
             hash_bytes_per_s: hash,
+            model: None,
             peaks: Some(peaks.clone()),
         })
     }
@@ -79,13 +88,35 @@ impl MachineSpeed {
             .unwrap_or(1e10)
     }
 
-    fn quantize_per_s(&self, ggml_type: &str) -> f64 {
-        let per_thread = self
-            .quantize_weights_per_s
+    fn quantize_per_s(&self, ggml_type: &str, imatrix: bool) -> f64 {
+        let (first, second) = match imatrix {
+            true => (
+                &self.quantize_with_imatrix_weights_per_s,
+                &self.quantize_weights_per_s,
+            ),
+            false => (
+                &self.quantize_weights_per_s,
+                &self.quantize_with_imatrix_weights_per_s,
+            ),
+        };
+        let per_thread = first
             .get(ggml_type)
+            .or_else(|| second.get(ggml_type))
             .copied()
             .unwrap_or(1e7);
         per_thread * self.n_threads.max(1) as f64
+    }
+
+    /// Whether the CPU keeps weights of this type in a repacked copy (`CPU_REPACK`).
+    fn repacked(&self, ggml_type: &str) -> bool {
+        let kernels = self
+            .peaks
+            .as_ref()
+            .map(|p| p.kernels.as_slice())
+            .unwrap_or(&[]);
+        kernels
+            .iter()
+            .any(|k| k.ggml_type == ggml_type && k.buffer == "CPU_REPACK")
     }
 
     fn read_bytes_per_s(&self, working_set: f64) -> f64 {
@@ -190,6 +221,9 @@ pub fn plan_sweep(cfg: &SweepConfig, on_measure: &mut dyn FnMut(&str)) -> Result
     let peaks =
         crate::measure::peaks::peaks_for_run(gpu, cfg.n_threads, cfg.peak_overrides, on_measure)?;
     let speed = MachineSpeed::measure(&peaks, cfg.n_threads)?;
+    let work = ModelWork::from_gguf(&file)?;
+    let mut speed = speed;
+    speed.model = calibrate(cfg, &file, &work, &speed)?;
     let size = |p: &std::path::Path| {
         std::fs::metadata(p)
             .map(|m| m.len())
@@ -200,6 +234,52 @@ pub fn plan_sweep(cfg: &SweepConfig, on_measure: &mut dyn FnMut(&str)) -> Result
         calib_bytes: cfg.calib.as_deref().map(size).transpose()?,
     };
     plan(&file, cfg, texts, &speed)
+}
+
+/// This model on this machine, measured in a few seconds: how close a forward pass comes to the
+/// multiplications' speed (the rest of a layer, attention, the threads' synchronisation), and how
+/// fast its tokenizer reads text.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ModelSpeed {
+    /// Measured seconds of one chunk over the seconds the multiplications' speed predicts.
+    pub forward_factor: f64,
+    pub tokenize_bytes_per_s: f64,
+}
+
+/// One chunk of the evaluation text through the unquantized model, when the model fits in half the
+/// memory (else `None`: the plan then counts the multiplications alone).
+fn calibrate(
+    cfg: &SweepConfig,
+    file: &GgufFile,
+    work: &ModelWork,
+    speed: &MachineSpeed,
+) -> Result<Option<ModelSpeed>> {
+    let fits = crate::util::ram_bytes().is_some_and(|ram| file.file_size() < ram / 2);
+    if !fits || cfg.n_gpu_layers > 0 {
+        return Ok(None);
+    }
+    let model = crate::engine::Model::load(&cfg.model, &super::rung::model_options(cfg))?;
+    let text = crate::measure::text::read_text(&cfg.text)?;
+    let prefix: String = text.chars().take(cfg.n_ctx as usize * 16).collect();
+    let t0 = Instant::now();
+    let tokens = crate::measure::text::tokenize(&model, &prefix)?;
+    let tokenize_bytes_per_s = prefix.len() as f64 / t0.elapsed().as_secs_f64().max(1e-6);
+    if tokens.len() <= cfg.n_ctx as usize {
+        return Ok(None);
+    }
+    let mut opts = super::rung::perplexity_options(cfg);
+    opts.n_chunks = Some(1);
+    let eval = crate::measure::Eval::Text {
+        tokens: &tokens,
+        capture: Default::default(),
+    };
+    let run = crate::measure::perplexity(&model, eval, &opts, &mut |_| {})?;
+    let ctx = cfg.n_ctx as u64;
+    let predicted = forward_seconds(work, ctx, ctx, &float_type(file), speed);
+    Ok(Some(ModelSpeed {
+        forward_factor: (run.seconds / predicted.max(1e-9)).max(1.0),
+        tokenize_bytes_per_s,
+    }))
 }
 
 /// The plan of `cfg`'s sweep of `file` on a machine of `speed`.
@@ -239,9 +319,13 @@ pub fn plan(
     }
     let base_bench = bench_seconds(cfg, &work, &f16, m.file_bytes, speed);
     let scored = eval_tokens / 2;
+    let tokenizing = speed
+        .model
+        .map_or(0.0, |m| texts.eval_bytes as f64 / m.tokenize_bytes_per_s);
     stages.push(StageCost {
         stage: "base pass".into(),
-        seconds: forward_seconds(&work, eval_tokens, ctx, &f16, speed)
+        seconds: tokenizing
+            + forward_seconds(&work, eval_tokens, ctx, &f16, speed)
             + base_bench
             + task_seconds(cfg, &work, &f16, speed),
         peak_memory_bytes: m.file_bytes + m.context_bytes(ctx / 4, 2),
@@ -304,6 +388,24 @@ impl Shape {
         let logits = batch.max(1) * self.n_vocab * 4;
         contexts * (kv + 2 * logits)
     }
+
+    /// A rung's perplexity contexts: each holds a chunk's KV cache and the logits of the chunk's
+    /// scored half.
+    fn perplexity_bytes(&self, n_ctx: u64, contexts: u64) -> u64 {
+        contexts * (self.kv_bytes_per_position * n_ctx + n_ctx / 2 * self.n_vocab * 4)
+    }
+}
+
+/// Contexts a rung's perplexity runs side by side: two on the CPU when the threads and the
+/// chunks split evenly (`crate::measure::perplexity`), else one.
+fn perplexity_contexts(cfg: &SweepConfig, eval_tokens: u64) -> u64 {
+    let chunks = eval_tokens / (cfg.n_ctx as u64).max(1);
+    let even = cfg.n_threads >= 2 && cfg.n_threads.is_multiple_of(2);
+    match cfg.n_workers {
+        Some(w) => w.clamp(1, cfg.n_threads.max(1)) as u64,
+        None if cfg.n_gpu_layers == 0 && even && chunks >= 2 => 2,
+        None => 1,
+    }
 }
 
 /// The unquantized weights' type name (`F16`, `BF16`, `F32`).
@@ -333,7 +435,8 @@ fn forward_seconds(
     kernel: &str,
     speed: &MachineSpeed,
 ) -> f64 {
-    tokens as f64 * work.flops_per_token(ctx / 2) / speed.flops(kernel)
+    let factor = speed.model.map_or(1.0, |m| m.forward_factor);
+    factor * tokens as f64 * work.flops_per_token(ctx / 2) / speed.flops(kernel)
 }
 
 /// The bench's repetitions: prompt processing at the multiplication's speed, generation at the
@@ -349,7 +452,8 @@ fn bench_seconds(
     let pp = work.test(b.n_prompt as u64, 0, cfg.bench_batch() as u64, 512);
     let tg = work.test(0, b.n_gen as u64, 1, 1);
     let gen = tg.bytes / speed.read_bytes_per_s(weight_bytes as f64);
-    b.reps as f64 * (pp.flops / speed.flops(kernel) + gen)
+    let factor = speed.model.map_or(1.0, |m| m.forward_factor);
+    b.reps as f64 * (factor * pp.flops / speed.flops(kernel) + gen)
 }
 
 fn task_seconds(cfg: &SweepConfig, work: &ModelWork, kernel: &str, speed: &MachineSpeed) -> f64 {
@@ -370,21 +474,30 @@ fn rung_cost(
     speed: &MachineSpeed,
 ) -> StageCost {
     let kernel = rung_kernel(r);
-    let params: u64 = file.tensors().iter().map(|t| t.n_elements()).sum();
-    let size = predicted_size(file, r);
+    let tensors = rung_tensors(file, r);
+    let size = tensors.iter().map(|t| t.bytes).sum::<u64>() + 1_000_000;
     let is_base = r.prune.is_none() && r.qtype.is_float();
-    let quantize = if is_base {
-        0.0
-    } else {
-        params as f64 / speed.quantize_per_s(&kernel)
-    };
+    let imatrix = r.quantized_with_imatrix(cfg.imatrix_for);
+    let quantize: f64 = tensors
+        .iter()
+        .filter(|t| t.quantized)
+        .map(|t| t.elements as f64 / speed.quantize_per_s(&t.type_name, imatrix))
+        .sum();
     let ctx = cfg.n_ctx as u64;
     let measure = forward_seconds(work, eval_tokens, ctx, &kernel, speed)
         + bench_seconds(cfg, work, &kernel, size, speed)
         + task_seconds(cfg, work, &kernel, speed);
-    // Quantizing maps the input and converts its largest tensor to F32; measuring maps the output.
-    let quantizing = m.file_bytes + m.largest_tensor_elements * 8;
-    let measuring = size + m.context_bytes(ctx, 2);
+    // Quantizing holds the largest tensor converted to F32. Measuring maps the rung's
+    // file (every page read), holds a second copy of the tensors the CPU repacks into its own
+    // layout (`CPU_REPACK`, read from the peaks' kernels) and the perplexity contexts.
+    let quantizing = m.largest_tensor_elements * 4 + (64 << 20);
+    let repacked: u64 = tensors
+        .iter()
+        .filter(|t| speed.repacked(&t.type_name))
+        .map(|t| t.bytes)
+        .sum();
+    let contexts = m.perplexity_bytes(ctx, perplexity_contexts(cfg, eval_tokens));
+    let measuring = size + repacked + contexts;
     StageCost {
         stage: format!("rung {}", r.name),
         seconds: if is_base { 0.0 } else { quantize + measure },
@@ -393,33 +506,54 @@ fn rung_cost(
     }
 }
 
-/// The file a rung writes: each tensor in the type llama.cpp gives it (its default type, the
-/// output head in Q6_K, a 32-wide type where its rows are not a multiple of 256).
-fn predicted_size(file: &GgufFile, r: &Rung) -> u64 {
+/// One tensor of a rung's file as the plan sees it.
+struct RungTensor {
+    type_name: String,
+    elements: u64,
+    bytes: u64,
+    quantized: bool,
+}
+
+/// Each tensor of a rung's file in the type llama.cpp gives it: the rung's default type, Q6_K for
+/// the output head (or the token embedding that serves as one) of K and IQ rungs below 8 bits, a
+/// 32-wide type where its rows do not divide into the type's blocks; 1-D tensors as they are.
+fn rung_tensors(file: &GgufFile, r: &Rung) -> Vec<RungTensor> {
     let default = r.qtype.default_ggml_type;
     let q6_k = GgmlType::from_name("Q6_K").map(|t| t.id());
-    let sizes = file.tensors().iter().map(|t| {
-        let n = t.n_elements();
-        if t.dims.len() < 2 || r.qtype.is_float() {
-            return t.ggml_type.tensor_bytes(&t.dims).unwrap_or(n * 2);
-        }
-        let is_head = t.name == "output.weight" || t.name == "token_embd.weight";
-        let mut id = match q6_k {
-            Some(q6) if is_head && r.qtype.family != types::Family::Legacy && r.qtype.bits < 8 => {
-                q6
+    let layout = |id: u32| crate::engine::ggml_type_layout(id);
+    file.tensors()
+        .iter()
+        .map(|t| {
+            let n = t.n_elements();
+            if t.dims.len() < 2 || r.qtype.is_float() {
+                return RungTensor {
+                    type_name: t.ggml_type.ggml_name().to_uppercase(),
+                    elements: n,
+                    bytes: t.ggml_type.tensor_bytes(&t.dims).unwrap_or(n * 2),
+                    quantized: false,
+                };
             }
-            _ => default,
-        };
-        let fits = |id: u32| {
-            crate::engine::ggml_type_layout(id).is_some_and(|(b, _, _)| t.dims[0] % b == 0)
-        };
-        if !fits(id) {
-            id = fallback(id);
-        }
-        crate::engine::ggml_type_layout(id)
-            .map_or(n * 2, |(blck, bytes, _)| n / blck.max(1) * bytes)
-    });
-    sizes.sum::<u64>() + 1_000_000
+            let is_head = t.name == "output.weight" || t.name == "token_embd.weight";
+            let mut id = match q6_k {
+                Some(q6)
+                    if is_head && r.qtype.family != types::Family::Legacy && r.qtype.bits < 8 =>
+                {
+                    q6
+                }
+                _ => default,
+            };
+            if layout(id).is_none_or(|(b, _, _)| !t.dims[0].is_multiple_of(b)) {
+                id = fallback(id);
+            }
+            let (blck, bytes, name) = layout(id).unwrap_or((1, 2, "f16".into()));
+            RungTensor {
+                type_name: name.to_uppercase(),
+                elements: n,
+                bytes: n / blck.max(1) * bytes,
+                quantized: true,
+            }
+        })
+        .collect()
 }
 
 /// llama.cpp's 32-wide replacement for a 256-wide type whose rows do not divide into its blocks.

@@ -100,8 +100,16 @@ impl Lock {
     /// Takes the lock at `path` unless a live process holds it.
     pub fn try_acquire(path: &Path) -> Result<Attempt> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir)
-            .with_context(|| format!("{}: cannot create the folder", dir.display()))?;
+        if let Err(e) = fs::create_dir_all(dir) {
+            let hint = crate::util::unwritable_hint(&e);
+            return Err(e).with_context(|| {
+                format!(
+                    "{}: cannot create a file in {}{hint}",
+                    path.display(),
+                    dir.display()
+                )
+            });
+        }
         let text = format!(
             "{}\n{}\n{}\n",
             crate::util::hostname(),
