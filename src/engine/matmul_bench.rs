@@ -303,21 +303,26 @@ pub fn time_quantize(type_id: u32, rows: usize, cols: usize, importance: bool) -
         let row = sys::ggml_row_size(type_id, cols as i64);
         let mut out = vec![0u8; row * rows];
         sys::ggml_quantize_init(type_id);
-        let t0 = Instant::now();
-        sys::ggml_quantize_chunk(
-            type_id,
-            values.as_ptr(),
-            out.as_mut_ptr().cast(),
-            0,
-            rows as i64,
-            cols as i64,
-            if importance {
-                weights.as_ptr()
-            } else {
-                ptr::null()
-            },
-        );
-        Ok(t0.elapsed().as_secs_f64())
+        // The better of two: the first pays for touching the buffers.
+        let mut best = f64::INFINITY;
+        for _ in 0..2 {
+            let t0 = Instant::now();
+            sys::ggml_quantize_chunk(
+                type_id,
+                values.as_ptr(),
+                out.as_mut_ptr().cast(),
+                0,
+                rows as i64,
+                cols as i64,
+                if importance {
+                    weights.as_ptr()
+                } else {
+                    ptr::null()
+                },
+            );
+            best = best.min(t0.elapsed().as_secs_f64());
+        }
+        Ok(best)
     }
 }
 

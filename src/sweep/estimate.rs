@@ -275,7 +275,7 @@ fn calibrate(
     };
     let run = crate::measure::perplexity(&model, eval, &opts, &mut |_| {})?;
     let ctx = cfg.n_ctx as u64;
-    let predicted = forward_seconds(work, ctx, ctx, &float_type(file), speed);
+    let predicted = forward_seconds(work, ctx, ctx, speed.flops(&float_type(file)), speed);
     Ok(Some(ModelSpeed {
         forward_factor: (run.seconds / predicted.max(1e-9)).max(1.0),
         tokenize_bytes_per_s,
@@ -304,7 +304,7 @@ pub fn plan(
         peak_memory_bytes: 64 << 20,
         disk_bytes: 0,
     }];
-    let f16 = float_type(file);
+    let f16 = speed.flops(&float_type(file));
     if cfg.imatrix.is_none() && cfg.plan.needs_imatrix(cfg.imatrix_for) {
         let calib = texts
             .calib_bytes
@@ -312,12 +312,12 @@ pub fn plan(
         let tokens = chunks(calib, cfg.imatrix_chunks) * ctx;
         stages.push(StageCost {
             stage: "importance matrix".into(),
-            seconds: forward_seconds(&work, tokens, ctx, &f16, speed),
+            seconds: forward_seconds(&work, tokens, ctx, f16, speed),
             peak_memory_bytes: m.file_bytes + m.context_bytes(ctx, 1),
             disk_bytes: m.imatrix_bytes,
         });
     }
-    let base_bench = bench_seconds(cfg, &work, &f16, m.file_bytes, speed);
+    let base_bench = bench_seconds(cfg, &work, f16, m.file_bytes, speed);
     let scored = eval_tokens / 2;
     let tokenizing = speed
         .model
@@ -325,9 +325,9 @@ pub fn plan(
     stages.push(StageCost {
         stage: "base pass".into(),
         seconds: tokenizing
-            + forward_seconds(&work, eval_tokens, ctx, &f16, speed)
+            + forward_seconds(&work, eval_tokens, ctx, f16, speed)
             + base_bench
-            + task_seconds(cfg, &work, &f16, speed),
+            + task_seconds(cfg, &work, f16, speed),
         peak_memory_bytes: m.file_bytes + m.context_bytes(ctx / 4, 2),
         disk_bytes: scored * KLD_BASE_BYTES_PER_TOKEN,
     });
@@ -420,23 +420,17 @@ fn float_type(file: &GgufFile) -> String {
     name.to_uppercase()
 }
 
-/// The ggml type most of a rung's weights get.
-fn rung_kernel(r: &Rung) -> String {
-    crate::engine::ggml_type_layout(r.qtype.default_ggml_type)
-        .map(|(_, _, n)| n.to_uppercase())
-        .unwrap_or_else(|| "F16".into())
-}
-
-/// Seconds to evaluate `tokens` in chunks of `ctx` (every token's logits) with weights of `kernel`.
+/// Seconds to evaluate `tokens` in chunks of `ctx` (every token's logits) with weights multiplied
+/// at `flops` FLOPs/s.
 fn forward_seconds(
     work: &ModelWork,
     tokens: u64,
     ctx: u64,
-    kernel: &str,
+    flops: f64,
     speed: &MachineSpeed,
 ) -> f64 {
     let factor = speed.model.map_or(1.0, |m| m.forward_factor);
-    factor * tokens as f64 * work.flops_per_token(ctx / 2) / speed.flops(kernel)
+    factor * tokens as f64 * work.flops_per_token(ctx / 2) / flops
 }
 
 /// The bench's repetitions: prompt processing at the multiplication's speed, generation at the
@@ -444,7 +438,7 @@ fn forward_seconds(
 fn bench_seconds(
     cfg: &SweepConfig,
     work: &ModelWork,
-    kernel: &str,
+    flops: f64,
     weight_bytes: u64,
     speed: &MachineSpeed,
 ) -> f64 {
@@ -453,15 +447,15 @@ fn bench_seconds(
     let tg = work.test(0, b.n_gen as u64, 1, 1);
     let gen = tg.bytes / speed.read_bytes_per_s(weight_bytes as f64);
     let factor = speed.model.map_or(1.0, |m| m.forward_factor);
-    b.reps as f64 * (factor * pp.flops / speed.flops(kernel) + gen)
+    b.reps as f64 * (factor * pp.flops / flops + gen)
 }
 
-fn task_seconds(cfg: &SweepConfig, work: &ModelWork, kernel: &str, speed: &MachineSpeed) -> f64 {
+fn task_seconds(cfg: &SweepConfig, work: &ModelWork, flops: f64, speed: &MachineSpeed) -> f64 {
     if cfg.tasks.is_empty() {
         return 0.0;
     }
     let items = cfg.task_limit.unwrap_or(1000) as u64 * cfg.tasks.len() as u64;
-    forward_seconds(work, items * TASK_TOKENS_PER_ITEM, 128, kernel, speed)
+    forward_seconds(work, items * TASK_TOKENS_PER_ITEM, 128, flops, speed)
 }
 
 fn rung_cost(
@@ -473,7 +467,6 @@ fn rung_cost(
     eval_tokens: u64,
     speed: &MachineSpeed,
 ) -> StageCost {
-    let kernel = rung_kernel(r);
     let tensors = rung_tensors(file, r);
     let size = tensors.iter().map(|t| t.bytes).sum::<u64>() + 1_000_000;
     let is_base = r.prune.is_none() && r.qtype.is_float();
@@ -484,9 +477,10 @@ fn rung_cost(
         .map(|t| t.elements as f64 / speed.quantize_per_s(&t.type_name, imatrix))
         .sum();
     let ctx = cfg.n_ctx as u64;
-    let measure = forward_seconds(work, eval_tokens, ctx, &kernel, speed)
-        + bench_seconds(cfg, work, &kernel, size, speed)
-        + task_seconds(cfg, work, &kernel, speed);
+    let flops = mixed_flops(&tensors, speed);
+    let measure = forward_seconds(work, eval_tokens, ctx, flops, speed)
+        + bench_seconds(cfg, work, flops, size, speed)
+        + task_seconds(cfg, work, flops, speed);
     // Quantizing holds the largest tensor converted to F32. Measuring maps the rung's
     // file (every page read), holds a second copy of the tensors the CPU repacks into its own
     // layout (`CPU_REPACK`, read from the peaks' kernels) and the perplexity contexts.
@@ -504,6 +498,20 @@ fn rung_cost(
         peak_memory_bytes: quantizing.max(measuring),
         disk_bytes: if is_base { 0 } else { size },
     }
+}
+
+/// The multiplication speed of a rung's weights: each matrix at its own type's speed, the times
+/// added up (so a slow type weighs by the time it takes, not by its count).
+fn mixed_flops(tensors: &[RungTensor], speed: &MachineSpeed) -> f64 {
+    let matrices = tensors.iter().filter(|t| t.quantized);
+    let weights: u64 = matrices.clone().map(|t| t.elements).sum();
+    let time: f64 = matrices
+        .map(|t| t.elements as f64 / speed.flops(&t.type_name))
+        .sum();
+    if weights == 0 || time <= 0.0 {
+        return speed.flops("F16");
+    }
+    weights as f64 / time
 }
 
 /// One tensor of a rung's file as the plan sees it.
