@@ -15,7 +15,6 @@ use crate::engine::matmul_bench;
 use crate::gguf::{GgmlType, GgufFile};
 use crate::measure::peaks::Peaks;
 use crate::measure::work::ModelWork;
-use crate::quant::types;
 
 /// Bytes the compact KL-divergence base keeps per scored token (`crate::measure::kld_base`).
 const KLD_BASE_BYTES_PER_TOKEN: u64 = 520;
@@ -523,11 +522,12 @@ struct RungTensor {
 }
 
 /// Each tensor of a rung's file in the type llama.cpp gives it: the rung's default type, Q6_K for
-/// the output head (or the token embedding that serves as one) of K and IQ rungs below 8 bits, a
+/// the output head (or the token embedding that serves as one) unless the rung is Q8_0, a
 /// 32-wide type where its rows do not divide into the type's blocks; 1-D tensors as they are.
 fn rung_tensors(file: &GgufFile, r: &Rung) -> Vec<RungTensor> {
     let default = r.qtype.default_ggml_type;
     let q6_k = GgmlType::from_name("Q6_K").map(|t| t.id());
+    let q8_0 = GgmlType::from_name("Q8_0").map(|t| t.id());
     let layout = |id: u32| crate::engine::ggml_type_layout(id);
     file.tensors()
         .iter()
@@ -543,11 +543,7 @@ fn rung_tensors(file: &GgufFile, r: &Rung) -> Vec<RungTensor> {
             }
             let is_head = t.name == "output.weight" || t.name == "token_embd.weight";
             let mut id = match q6_k {
-                Some(q6)
-                    if is_head && r.qtype.family != types::Family::Legacy && r.qtype.bits < 8 =>
-                {
-                    q6
-                }
+                Some(q6) if is_head && Some(default) != q8_0 => q6,
                 _ => default,
             };
             if layout(id).is_none_or(|(b, _, _)| !t.dims[0].is_multiple_of(b)) {

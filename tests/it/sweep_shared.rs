@@ -147,3 +147,38 @@ fn a_worker_killed_mid_rung_leaves_its_rung_to_the_next() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn the_dry_run_plans_every_stage_and_predicts_the_rungs_sizes() {
+    let measured = sweeps::one_process();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let o = sweep(&out, &["--dry-run", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.exists(), "a dry run writes nothing");
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let stages = plan["stages"].as_array().unwrap();
+    let names: Vec<&str> = stages
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(&names[..2], ["hashing inputs", "base pass"]);
+    let total: f64 = stages.iter().map(|s| s["seconds"].as_f64().unwrap()).sum();
+    assert!((plan["total_seconds"].as_f64().unwrap() - total).abs() < 1e-6);
+    for r in &measured.rungs {
+        let stage = stages
+            .iter()
+            .find(|s| s["stage"] == format!("rung {}", r.rung))
+            .unwrap();
+        let predicted = stage["disk_bytes"].as_f64().unwrap();
+        let size = r.size_bytes.unwrap() as f64;
+        assert!(
+            (predicted / size - 1.0).abs() < 0.15,
+            "{}: {predicted} vs {size}",
+            r.rung
+        );
+        assert!(stage["seconds"].as_f64().unwrap() > 0.0);
+        assert!(stage["peak_memory_bytes"].as_f64().unwrap() > size);
+    }
+    assert!(plan["machine"]["model"]["forward_factor"].as_f64().unwrap() >= 1.0);
+}
