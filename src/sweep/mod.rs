@@ -1,8 +1,8 @@
 //! `sweep`: one F16 model in, a measured bit-width ladder out. Stages, each usable on its own:
 //! `plan` (which rungs), `prepare` (imatrix, block scores, pruned sources), quantize (`crate::quant`),
-//! `rung` (measure with `crate::measure` and `crate::tasks`), record (`records`, one file per rung,
-//! and `manifest`), `merge` (every worker's records into `crate::results`) and render
-//! (`crate::report`). `lock` lets many workers share one sweep folder.
+//! `rung` (measure with `crate::measure` and `crate::tasks`), `resume` (open the folder's manifest),
+//! record (`records`, one file per rung, and `manifest`), `merge` (every worker's records into
+//! `crate::results`) and render (`crate::report`). `lock` lets many workers share one sweep folder.
 
 pub mod config;
 pub mod emit;
@@ -14,6 +14,7 @@ pub mod merge;
 pub mod plan;
 pub mod prepare;
 pub mod records;
+pub mod resume;
 pub mod run;
 pub mod rung;
 
