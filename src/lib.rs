@@ -12,6 +12,7 @@ pub mod logits;
 pub mod measure;
 pub mod prune;
 pub mod quant;
+pub mod recipe;
 pub mod report;
 pub mod results;
 pub mod sweep;

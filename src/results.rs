@@ -105,6 +105,9 @@ pub struct RungResult {
     pub prune: Option<PruneInfo>,
     /// Whether the quantizer was given the importance matrix (`None`: not quantized by the sweep).
     pub imatrix: Option<bool>,
+    /// For a recipe rung: what it was solved for and what it predicted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<RecipeInfo>,
 
     pub ppl: Option<f64>,
     pub ppl_err: Option<f64>,
@@ -130,6 +133,22 @@ pub struct RungResult {
     pub times: Timings,
     /// Why this rung has no numbers (it failed and the sweep went on).
     pub error: Option<String>,
+}
+
+/// A recipe rung's recipe: a per-tensor mix solved from the sweep's sensitivity table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecipeInfo {
+    /// `--like Q4_K_M` or `--target-bpw 4.5`.
+    pub target: String,
+    /// The stock rung it stands in for (`--like`), if any.
+    pub like: Option<String>,
+    /// Sum of the measured per-tensor costs (on the calibration text).
+    pub predicted_kld: f64,
+    pub predicted_tensor_bytes: u64,
+    /// `solver`, or `stock TYPE` when a stock mix predicted better.
+    pub source: String,
+    /// The recipe file, relative to the sweep folder.
+    pub file: String,
 }
 
 /// How a grid cell was pruned before quantization.

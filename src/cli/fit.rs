@@ -24,7 +24,7 @@ pub struct FitArgs {
 
 pub fn run(args: FitArgs) -> Result<()> {
     let results = report::load_all(&args.results)?;
-    let fits = report::fit_all(&results, &args.options);
+    let fits = report::fit_all(&report::with_recipe_series(&results), &args.options);
     let text = if args.json {
         serde_json::to_string_pretty(&fits)? + "\n"
     } else {

@@ -15,6 +15,8 @@ mod plot;
 mod progress;
 mod prune;
 mod quantize;
+mod recipe;
+mod sensitivity;
 mod sweep;
 mod sweep_plan;
 mod synth;
@@ -42,6 +44,10 @@ pub enum Command {
     Types(types::TypesArgs),
     /// Quantize a model in-process (llama-quantize's options).
     Quantize(quantize::QuantizeArgs),
+    /// Measure each tensor's quantization cost (KL-divergence with only it quantized), model loaded once.
+    Sensitivity(sensitivity::SensitivityArgs),
+    /// Solve a sensitivity table for the best per-tensor mix within a size: a llama-quantize recipe.
+    Recipe(recipe::RecipeArgs),
     /// Compute an importance matrix in-process (llama-imatrix's statistics).
     Imatrix(imatrix::ImatrixArgs),
     /// Remove transformer blocks or zero weights (magnitude, Wanda, N:M) of a GGUF model.
@@ -70,6 +76,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(args),
         Command::Types(args) => types::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Sensitivity(args) => sensitivity::run(args),
+        Command::Recipe(args) => recipe::run(args),
         Command::Imatrix(args) => imatrix::run(args),
         Command::Prune(args) => prune::run(args),
         Command::Table(args) => table::run(args),

@@ -33,9 +33,9 @@ pub fn run(args: PlotArgs) -> Result<()> {
                     args.out_dir.display()
                 ))
             })?;
-        let fits = report::fit_all(&results, &args.options);
-        let rendered =
-            report::charts::render_charts(&results, &fits, &args.out_dir, &args.options)?;
+        let series = report::with_recipe_series(&results);
+        let fits = report::fit_all(&series, &args.options);
+        let rendered = report::charts::render_charts(&series, &fits, &args.out_dir, &args.options)?;
         for s in &rendered.skipped {
             eprintln!("not drawn: {s}");
         }

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
 
-use mpt_gguf::quant::quantize::{quantize_file, QuantizeOptions};
+use mpt_gguf::quant::quantize::{dry_run_tensor, quantize_file, QuantizeOptions};
 use mpt_gguf::quant::types;
 
 /// Quantize a GGUF model with llama.cpp's quantizer, in-process (llama-quantize's options).
@@ -24,6 +24,10 @@ pub struct QuantizeArgs {
     /// Force a ggml type for tensors whose name matches a regex: PATTERN=TYPE (repeatable).
     #[arg(long = "tensor-type", value_name = "PATTERN=TYPE")]
     pub tensor_type: Vec<String>,
+    /// A recipe: PATTERN=TYPE tokens (llama-quantize's --tensor-type-file format, e.g. from
+    /// `mpt-gguf recipe`); the written file's types are checked against it.
+    #[arg(long = "recipe", alias = "tensor-type-file", value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
     /// ggml type for output.weight.
     #[arg(long)]
     pub output_tensor_type: Option<String>,
@@ -125,6 +129,7 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         };
         opts.tensor_types.push((p.to_string(), t.to_string()));
     }
+    opts.tensor_type_file = a.recipe;
     opts.output_tensor_type = a.output_tensor_type;
     opts.token_embedding_type = a.token_embedding_type;
     opts.pure = a.pure;
@@ -143,11 +148,11 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
             &input,
             &opts,
             Some(Box::new(move |_, _, line| {
-                if let Some((ty, mib)) = dry_run_line(line) {
+                if let Some(t) = dry_run_tensor(line) {
                     let mut p = sink.lock().unwrap_or_else(|e| e.into_inner());
-                    let e = p.entry(ty).or_insert((0, 0.0));
+                    let e = p.entry(t.ggml_type).or_insert((0, 0.0));
                     e.0 += 1;
-                    e.1 += mib;
+                    e.1 += t.mib;
                 }
             })),
         )?;
@@ -207,33 +212,4 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         report.seconds
     );
     Ok(())
-}
-
-/// `[ 272/ 272] blk.29.ffn_up.weight - [...], type = f16, size = 1.69 MiB -> 0.58 MiB (q5_0)` → ("q5_0", 0.58).
-fn dry_run_line(line: &str) -> Option<(String, f64)> {
-    let size = line.split("size =").nth(1)?;
-    let (mib, ty) = match size.split_once("->") {
-        Some((_, after)) => {
-            let mib: f64 = after.split_whitespace().next()?.parse().ok()?;
-            let ty = after
-                .split('(')
-                .nth(1)?
-                .trim_end_matches(')')
-                .trim()
-                .to_string();
-            (mib, ty)
-        }
-        None => {
-            let mib: f64 = size.split_whitespace().next()?.parse().ok()?;
-            let ty = line
-                .split("type =")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .trim()
-                .to_string();
-            (mib, ty)
-        }
-    };
-    Some((ty, mib))
 }

@@ -90,6 +90,19 @@ pub struct SweepArgs {
     /// Prune × quantize grid: METHOD=LEVELS, repeatable (magnitude=0.1,0.3,0.5  wanda=0.5,2:4  depth=2,4).
     #[arg(long)]
     pub prune: Vec<String>,
+    /// Recipe rungs beside the stock ones: like-stock (one no larger than each quantized stock
+    /// rung) or bits-per-weight targets (3,3.5,4,5); needs --calib for the sensitivity run.
+    #[arg(long)]
+    pub recipes: Option<String>,
+    /// Tokens per chunk of the sensitivity run behind --recipes.
+    #[arg(long, default_value_t = 256)]
+    pub sens_ctx: u32,
+    /// Chunks of the sensitivity run behind --recipes.
+    #[arg(long, default_value_t = 1)]
+    pub sens_chunks: u32,
+    /// What the sensitivity run measures alone: each tensor, or each kind over all layers.
+    #[arg(long, value_enum, default_value_t = mpt_gguf::recipe::Grouping::Tensor)]
+    pub sens_group: mpt_gguf::recipe::Grouping,
     /// Model name in tables and charts (default: the file name).
     #[arg(long)]
     pub name: Option<String>,
@@ -176,7 +189,10 @@ pub fn run(a: SweepArgs) -> Result<()> {
     for p in &a.prune {
         prune.extend(sweep::plan::parse_prune(p)?);
     }
-    let plan = SweepPlan::new(a.ladder.as_deref(), &a.types, &prune)?;
+    let mut plan = SweepPlan::new(a.ladder.as_deref(), &a.types, &prune)?;
+    if let Some(spec) = &a.recipes {
+        plan = plan.with_recipes(&sweep::plan::RecipeSpec::parse(spec)?, a.imatrix_for)?;
+    }
     let out_dir = a.out_dir.clone().unwrap_or_else(|| {
         let stem = model.file_stem().unwrap_or_default().to_string_lossy();
         PathBuf::from(format!("sweep-{stem}"))
@@ -213,6 +229,11 @@ pub fn run(a: SweepArgs) -> Result<()> {
         force: a.force,
         allow_requantize: a.allow_requantize,
         report: a.report,
+        sensitivity: sweep::config::SensitivitySettings {
+            n_ctx: a.sens_ctx,
+            n_chunk: a.sens_chunks,
+            grouping: a.sens_group,
+        },
     };
     if a.plan.dry_run {
         return super::sweep_plan::dry_run(&cfg, a.plan.json);

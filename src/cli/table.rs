@@ -48,9 +48,10 @@ pub fn run(args: TableArgs) -> Result<()> {
             _ => TableFormat::Csv,
         }
     });
+    let series = report::with_recipe_series(&results);
     let bytes = match (args.kind, format) {
-        (TableKind::Table5, TableFormat::Csv) => Table5::build(&results, &args.report).to_csv()?,
-        (TableKind::Table5, TableFormat::Md) => Table5::build(&results, &args.report).to_markdown().into_bytes(),
+        (TableKind::Table5, TableFormat::Csv) => Table5::build(&series, &args.report).to_csv()?,
+        (TableKind::Table5, TableFormat::Md) => Table5::build(&series, &args.report).to_markdown().into_bytes(),
         (TableKind::Rungs, TableFormat::Csv) => report::tidy::results_csv(&results, &args.report)?,
         (TableKind::Rungs, TableFormat::Md) => bail!("--format md is for --kind table5; the per-rung table is CSV (report.md has it in Markdown)"),
     };

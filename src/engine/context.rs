@@ -5,7 +5,7 @@ use std::ptr::NonNull;
 use anyhow::{bail, ensure, Result};
 use llama_cpp_sys_2 as sys;
 
-use super::eval_callback;
+use super::eval_callback::{self, BoxedHandler};
 use super::model::{Model, Token};
 use super::observe::{MatMulObserver, ObserverSlot};
 use super::tap::{TapSlot, TensorObserver};
@@ -45,8 +45,7 @@ pub struct Context<'m> {
     model: &'m Model,
     n_vocab: usize,
     // Boxed so its address stays fixed while llama.cpp holds it as callback user data.
-    _observer: Option<Box<ObserverSlot>>,
-    _tap: Option<Box<TapSlot>>,
+    _handler: Option<BoxedHandler>,
 }
 
 // SAFETY: the context is used from one thread at a time (&mut self for every mutation).
@@ -54,7 +53,7 @@ unsafe impl Send for Context<'_> {}
 
 impl<'m> Context<'m> {
     pub fn new(model: &'m Model, opts: &ContextOptions) -> Result<Self> {
-        Self::create(model, opts, None, None)
+        Self::create(model, opts, None)
     }
 
     /// A context that hands every matrix multiplication's input activations to `observer`
@@ -67,8 +66,7 @@ impl<'m> Context<'m> {
         Self::create(
             model,
             opts,
-            Some(Box::new(ObserverSlot::new(observer))),
-            None,
+            Some(Box::new(Box::new(ObserverSlot::new(observer)))),
         )
     }
 
@@ -79,14 +77,18 @@ impl<'m> Context<'m> {
         opts: &ContextOptions,
         observer: Box<dyn TensorObserver>,
     ) -> Result<Self> {
-        Self::create(model, opts, None, Some(Box::new(TapSlot::new(observer))))
+        Self::create(
+            model,
+            opts,
+            Some(Box::new(Box::new(TapSlot::new(observer)))),
+        )
     }
 
-    fn create(
+    /// A context whose eval callback hands every graph node to `handler`.
+    pub(crate) fn create(
         model: &'m Model,
         opts: &ContextOptions,
-        mut slot: Option<Box<ObserverSlot>>,
-        mut tap: Option<Box<TapSlot>>,
+        mut handler: Option<BoxedHandler>,
     ) -> Result<Self> {
         ensure!(
             opts.n_ctx > 0 && opts.n_batch > 0,
@@ -111,10 +113,8 @@ impl<'m> Context<'m> {
             p.n_threads_batch = opts.n_threads_batch.max(1) as i32;
             p.kv_unified = opts.kv_unified;
             p.no_perf = true;
-            if let Some(slot) = slot.as_mut() {
-                eval_callback::install(&mut p, slot.as_mut());
-            } else if let Some(tap) = tap.as_mut() {
-                eval_callback::install(&mut p, tap.as_mut());
+            if let Some(handler) = handler.as_mut() {
+                eval_callback::install(&mut p, handler.as_mut());
             }
             sys::llama_init_from_model(model.raw(), p)
         };
@@ -130,8 +130,7 @@ impl<'m> Context<'m> {
             ptr,
             model,
             n_vocab: model.n_vocab(),
-            _observer: slot,
-            _tap: tap,
+            _handler: handler,
         })
     }
 

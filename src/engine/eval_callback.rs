@@ -18,6 +18,16 @@ pub(crate) trait NodeHandler {
     unsafe fn node(&mut self, t: &sys::ggml_tensor, ask: bool) -> bool;
 }
 
+/// A handler of any kind, boxed twice so that the inner box has a fixed address to hand to C.
+pub(crate) type BoxedHandler = Box<Box<dyn NodeHandler + Send>>;
+
+impl NodeHandler for Box<dyn NodeHandler + Send> {
+    unsafe fn node(&mut self, t: &sys::ggml_tensor, ask: bool) -> bool {
+        // SAFETY (caller): forwarded unchanged.
+        unsafe { (**self).node(t, ask) }
+    }
+}
+
 /// Points the eval callback of context parameters `p` at `handler`, which must stay where it is
 /// (boxed) for as long as the context lives.
 pub(crate) fn install<H: NodeHandler>(p: &mut sys::llama_context_params, handler: &mut H) {

@@ -34,3 +34,8 @@ pub fn ftype_name(ftype: u32) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// ggml's name for a type id (`q4_K`), or the id itself when ggml has no such type.
+pub fn type_name(type_id: u32) -> String {
+    ggml_type_layout(type_id).map_or_else(|| format!("type {type_id}"), |(_, _, name)| name)
+}

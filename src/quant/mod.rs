@@ -6,4 +6,5 @@ pub mod imatrix;
 pub mod imatrix_file;
 pub mod quantize;
 pub mod stats;
+pub mod tensor_type_file;
 pub mod types;

@@ -7,6 +7,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
 use super::imatrix::Imatrix;
+use super::tensor_type_file::TensorTypeFile;
 use super::types::QuantType;
 use crate::engine::{self, KvOverride, QuantizeJob};
 use crate::util::AtomicFile;
@@ -25,6 +26,9 @@ pub struct QuantizeOptions {
     pub prune_layers: Vec<i32>,
     pub dry_run: bool,
     pub n_threads: u32,
+    /// A recipe (llama-quantize's `--tensor-type-file`): checked against the model before, and
+    /// against the written file after.
+    pub tensor_type_file: Option<PathBuf>,
     /// Wait until the output is on the disk before it appears (the default); a sweep's rung file,
     /// deleted once measured, does not.
     pub durable: bool,
@@ -43,6 +47,7 @@ impl QuantizeOptions {
             leave_output_tensor: false,
             prune_layers: Vec::new(),
             dry_run: false,
+            tensor_type_file: None,
             n_threads: crate::util::default_threads() as u32,
             durable: true,
         }
@@ -137,6 +142,17 @@ pub fn quantize_file(
             .with_context(|| format!("--tensor-type: '{pattern}' is not a valid regex"))?;
         job.tensor_types.push((pattern.clone(), ggml_type_id(ty)?));
     }
+    let recipe = match &opts.tensor_type_file {
+        Some(path) => {
+            let recipe = TensorTypeFile::open(path)?;
+            recipe.check_against(&model)?;
+            for (pattern, ty) in recipe.overrides() {
+                job.tensor_types.push((pattern, ggml_type_id(&ty)?));
+            }
+            Some(recipe)
+        }
+        None => None,
+    };
     if let Some((path, im)) = &imatrix {
         job.imatrix = im.for_quantize();
         // Recorded in the output's metadata exactly as llama-quantize does.
@@ -203,6 +219,9 @@ pub fn quantize_file(
     crate::util::check_interrupted()?;
     let written = crate::engine::open_gguf(out.temp_path())
         .with_context(|| format!("{}: llama.cpp wrote an unreadable file", output.display()))?;
+    if let Some(recipe) = &recipe {
+        recipe.verify(&written)?;
+    }
     let summary = crate::gguf::Summary::of(&written);
     let report = QuantizeReport {
         input_bytes,
@@ -221,6 +240,42 @@ fn parse_tensor_progress(line: &str) -> Option<(usize, usize)> {
     let inner = line.trim_start().strip_prefix('[')?.split(']').next()?;
     let (i, n) = inner.split_once('/')?;
     Some((i.trim().parse().ok()?, n.trim().parse().ok()?))
+}
+
+/// One tensor of llama.cpp's dry-run log: its name, the type it would get and its MiB then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DryRunTensor {
+    pub name: String,
+    pub ggml_type: String,
+    pub mib: f64,
+}
+
+/// `[ 272/ 272]  blk.29.ffn_up.weight - [...], type = f16, size = 1.69 MiB -> 0.58 MiB (q5_0)`;
+/// a tensor kept as it is has no `->` and keeps its `type =`.
+pub fn dry_run_tensor(line: &str) -> Option<DryRunTensor> {
+    let rest = line.trim_start().strip_prefix('[')?.split_once(']')?.1;
+    let (name, rest) = rest.split_once(" - ")?;
+    let size = rest.split_once("size =")?.1;
+    let (mib, ggml_type) = match size.split_once("->") {
+        Some((_, after)) => (
+            after.split_whitespace().next()?.parse().ok()?,
+            after
+                .split_once('(')?
+                .1
+                .trim_end()
+                .strip_suffix(')')?
+                .trim(),
+        ),
+        None => (
+            size.split_whitespace().next()?.parse().ok()?,
+            rest.split_once("type =")?.1.split(',').next()?.trim(),
+        ),
+    };
+    Some(DryRunTensor {
+        name: name.trim().to_string(),
+        ggml_type: ggml_type.to_string(),
+        mib,
+    })
 }
 
 /// A ggml type by name (`q8_0`, `Q8_0`, `f16`), as llama-quantize's `--tensor-type` takes it.
@@ -252,6 +307,26 @@ fn same_file(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_llama_dry_run_lines() {
+        let q = "[  12/ 272]                blk.1.attn_k.weight - [  576,   192,     1,     1], type =    f16, size =    0.211 MiB ->    0.059 MiB (q4_K)";
+        let t = dry_run_tensor(q).unwrap();
+        assert_eq!(
+            (t.name.as_str(), t.ggml_type.as_str(), t.mib),
+            ("blk.1.attn_k.weight", "q4_K", 0.059)
+        );
+        let kept = "[   2/ 272]             blk.0.attn_norm.weight - [  576,     1,     1,     1], type =    f32, size =    0.002 MiB";
+        let t = dry_run_tensor(kept).unwrap();
+        assert_eq!(
+            (t.name.as_str(), t.ggml_type.as_str(), t.mib),
+            ("blk.0.attn_norm.weight", "f32", 0.002)
+        );
+        assert_eq!(
+            dry_run_tensor("llama_model_quantize_impl: model size"),
+            None
+        );
+    }
 
     #[test]
     fn parses_llama_progress_lines() {

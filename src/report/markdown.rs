@@ -21,6 +21,7 @@ pub fn report_md(
     charts: &Rendered,
     opts: &ReportOptions,
     report_dir: &Path,
+    recipes: &str,
 ) -> String {
     let names = data::model_names(results);
     let mut s = String::new();
@@ -36,6 +37,10 @@ pub fn report_md(
         if opts.throughput == super::Throughput::Tg { "token generation (tg)" } else { "prompt processing (pp)" }
     );
     s.push_str(&Table5::build(results, opts).to_markdown());
+    if !recipes.is_empty() {
+        s.push('\n');
+        s.push_str(recipes);
+    }
 
     s.push_str("\n## Charts\n\n");
     for c in &charts.charts {

@@ -16,6 +16,7 @@ pub mod format;
 pub mod machine;
 pub mod markdown;
 mod options;
+pub mod recipes;
 pub mod table5;
 pub mod task_names;
 pub mod tidy;
@@ -23,6 +24,7 @@ pub mod tidy;
 pub use composite::{composite_scores, CompositeScores};
 pub use fit::{fit_all, Axis, FitOutcome, FitSubject, PhaseFit};
 pub use options::{QualityWeights, ReportOptions, Throughput, DEFAULT_BENCH_WEIGHTS};
+pub use recipes::with_recipe_series;
 pub use table5::Table5;
 
 pub const RESULTS_CSV: &str = "results.csv";
@@ -44,7 +46,9 @@ pub fn render_all_with(
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("{}: cannot create the output folder", out_dir.display()))?;
-    let fits = fit_all(results, opts);
+    // One row per rung in results.csv; everything else sees recipe rungs as a series of their own.
+    let series = with_recipe_series(results);
+    let fits = fit_all(&series, opts);
     let mut written = Vec::new();
 
     let csv_path = out_dir.join(RESULTS_CSV);
@@ -52,12 +56,13 @@ pub fn render_all_with(
     written.push(csv_path);
 
     let table_path = out_dir.join(TABLE5_CSV);
-    crate::util::write_atomic(&table_path, &Table5::build(results, opts).to_csv()?)?;
+    crate::util::write_atomic(&table_path, &Table5::build(&series, opts).to_csv()?)?;
     written.push(table_path);
 
     // Charts in their own folder; report.md links them relative to itself.
-    let rendered = charts::render_charts(results, &fits, &out_dir.join(CHARTS_DIR), opts)?;
-    let md = markdown::report_md(results, &fits, &rendered, opts, out_dir);
+    let rendered = charts::render_charts(&series, &fits, &out_dir.join(CHARTS_DIR), opts)?;
+    let recipes = recipes::recipes_md(results, &fits);
+    let md = markdown::report_md(&series, &fits, &rendered, opts, out_dir, &recipes);
     written.extend(rendered.files());
 
     let md_path = out_dir.join(REPORT_MD);

@@ -24,6 +24,8 @@ const HEAD: &[&str] = &[
     "size_gb",
     "n_params",
     "imatrix",
+    "recipe",
+    "recipe_predicted_kld",
     "prune_method",
     "prune_level",
     "prune_pattern",
@@ -171,6 +173,11 @@ fn record(
         r.imatrix
             .map(|b| if b { "yes" } else { "no" }.to_string())
             .unwrap_or_default(),
+        r.recipe
+            .as_ref()
+            .map(|x| x.target.clone())
+            .unwrap_or_default(),
+        csv_num(r.recipe.as_ref().map(|x| x.predicted_kld)),
         p.map(|p| p.method.clone()).unwrap_or_default(),
         csv_num(p.map(|p| p.level)),
         p.and_then(|p| p.pattern.clone()).unwrap_or_default(),

@@ -167,6 +167,16 @@ pub struct SweepConfig {
     pub report: ReportOptions,
     pub stage: Stage,
     pub shard: Shard,
+    /// How the sensitivity table of recipe rungs is measured (used only when the plan has recipes).
+    pub sensitivity: SensitivitySettings,
+}
+
+/// `--sens-ctx`, `--sens-chunks`, `--sens-group`: the sensitivity run behind recipe rungs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensitivitySettings {
+    pub n_ctx: u32,
+    pub n_chunk: u32,
+    pub grouping: crate::recipe::Grouping,
 }
 
 impl SweepConfig {

@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod merge;
 pub mod plan;
 pub mod prepare;
+pub mod recipes;
 pub mod records;
 pub mod resume;
 pub mod run;

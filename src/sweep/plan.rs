@@ -121,19 +121,63 @@ pub fn parse_prune(arg: &str) -> Result<Vec<PruneLevel>> {
     Ok(out)
 }
 
+/// `--recipes`: which recipe rungs to add to the ladder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecipeSpec {
+    /// One per quantized stock rung, no larger than it (`like-stock`).
+    LikeStock,
+    /// One per bits-per-weight target (`3,3.5,4`).
+    BitsPerWeight(Vec<f64>),
+}
+
+impl RecipeSpec {
+    pub fn parse(arg: &str) -> Result<Self> {
+        if arg.trim() == "like-stock" {
+            return Ok(RecipeSpec::LikeStock);
+        }
+        let targets = arg
+            .split(',')
+            .map(|b| {
+                b.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|b| b.is_finite() && *b > 0.0)
+                    .with_context(|| {
+                        format!("--recipes '{arg}': '{b}' is not a number of bits per weight; give like-stock or a list such as 3,3.5,4,5")
+                    })
+            })
+            .collect::<Result<_>>()?;
+        Ok(RecipeSpec::BitsPerWeight(targets))
+    }
+}
+
+/// What a recipe rung is solved for.
+#[derive(Debug, Clone)]
+pub enum RecipeTarget {
+    Like(&'static QuantType),
+    BitsPerWeight(f64),
+}
+
 /// One measured model of the sweep.
 #[derive(Debug, Clone)]
 pub struct Rung {
-    /// Unique name: the type (`Q4_K_M`), with the pruning appended in a grid (`Q4_K_M+wanda-0.5`).
+    /// Unique name: the type (`Q4_K_M`), with the pruning appended in a grid (`Q4_K_M+wanda-0.5`),
+    /// or `recipe-Q4_K_M`, `recipe-4.5bpw` for recipes.
     pub name: String,
+    /// The type it is filed under (a recipe's stock type, or the nearest one by bits).
     pub qtype: &'static QuantType,
     pub prune: Option<PruneLevel>,
+    pub recipe: Option<RecipeTarget>,
 }
 
 impl Rung {
-    /// Whether the quantizer gets the importance matrix for this rung.
+    /// Whether the quantizer gets the importance matrix for this rung. Recipes follow the policy
+    /// for all rungs: measured and quantized with the matrix only when every rung gets it.
     pub fn quantized_with_imatrix(&self, policy: ImatrixFor) -> bool {
         let t = self.qtype;
+        if self.recipe.is_some() {
+            return policy == ImatrixFor::All;
+        }
         match policy {
             ImatrixFor::Iq => t.needs_imatrix || t.family == Family::Iq,
             ImatrixFor::All => t.family != Family::Float,
@@ -193,10 +237,54 @@ impl SweepPlan {
                     name,
                     qtype,
                     prune: level.clone(),
+                    recipe: None,
                 });
             }
         }
         Ok(Self { rungs })
+    }
+
+    /// Adds recipe rungs after the unpruned ones: one per quantized stock rung (`like-stock`; the
+    /// types that need an importance matrix only when every rung gets one), or per bits target.
+    pub fn with_recipes(mut self, spec: &RecipeSpec, policy: ImatrixFor) -> Result<Self> {
+        let recipes: Vec<Rung> = match spec {
+            RecipeSpec::LikeStock => self
+                .rungs
+                .iter()
+                .filter(|r| r.prune.is_none() && !r.qtype.is_float())
+                .filter(|r| policy == ImatrixFor::All || !r.qtype.needs_imatrix)
+                .map(|r| Rung {
+                    name: format!("recipe-{}", r.qtype.name),
+                    qtype: r.qtype,
+                    prune: None,
+                    recipe: Some(RecipeTarget::Like(r.qtype)),
+                })
+                .collect(),
+            RecipeSpec::BitsPerWeight(targets) => targets
+                .iter()
+                .map(|&b| Rung {
+                    name: format!("recipe-{b}bpw"),
+                    qtype: nearest_k_type(b),
+                    prune: None,
+                    recipe: Some(RecipeTarget::BitsPerWeight(b)),
+                })
+                .collect(),
+        };
+        ensure!(
+            !recipes.is_empty(),
+            "--recipes like-stock: the plan has no quantized type a recipe can stand in for"
+        );
+        let at = self
+            .rungs
+            .iter()
+            .position(|r| r.prune.is_some())
+            .unwrap_or(self.rungs.len());
+        self.rungs.splice(at..at, recipes);
+        Ok(self)
+    }
+
+    pub fn has_recipes(&self) -> bool {
+        self.rungs.iter().any(|r| r.recipe.is_some())
     }
 
     /// Whether some rung needs an importance matrix of the base model (quantization by the
@@ -215,6 +303,19 @@ impl SweepPlan {
     pub fn names(&self) -> Vec<String> {
         self.rungs.iter().map(|r| r.name.clone()).collect()
     }
+}
+
+/// The K-quant whose nominal bits are closest to `bits`: the type a bits-target recipe is filed under.
+fn nearest_k_type(bits: f64) -> &'static QuantType {
+    types::ladder("k")
+        .unwrap_or_default()
+        .into_iter()
+        .min_by(|a, b| {
+            (a.nominal_bpw() - bits)
+                .abs()
+                .total_cmp(&(b.nominal_bpw() - bits).abs())
+        })
+        .unwrap_or_else(|| types::find("Q4_K_M").expect("Q4_K_M is a type"))
 }
 
 #[cfg(test)]
@@ -289,6 +390,40 @@ mod tests {
         assert!(p.needs_block_scores());
         assert_eq!(levels[1].level(), 0.5);
         assert_eq!(levels[2].method(), "depth");
+    }
+
+    #[test]
+    fn recipe_rungs_follow_the_unpruned_ladder() {
+        let levels = parse_prune("magnitude=0.5").unwrap();
+        let p = SweepPlan::new(
+            None,
+            &["F16".into(), "Q4_K_M".into(), "IQ2_XS".into()],
+            &levels,
+        )
+        .unwrap()
+        .with_recipes(&RecipeSpec::parse("like-stock").unwrap(), ImatrixFor::Iq)
+        .unwrap();
+        assert_eq!(
+            p.names(),
+            [
+                "F16",
+                "Q4_K_M",
+                "IQ2_XS",
+                "recipe-Q4_K_M",
+                "F16+magnitude-0.5",
+                "Q4_K_M+magnitude-0.5",
+                "IQ2_XS+magnitude-0.5"
+            ],
+            "IQ2_XS needs a matrix the K rungs are not given"
+        );
+        let p = SweepPlan::new(None, &["Q8_0".into()], &[])
+            .unwrap()
+            .with_recipes(&RecipeSpec::parse("3,4.5").unwrap(), ImatrixFor::All)
+            .unwrap();
+        assert_eq!(p.names(), ["Q8_0", "recipe-3bpw", "recipe-4.5bpw"]);
+        assert!(p.rungs[1].quantized_with_imatrix(ImatrixFor::All));
+        assert!(!p.rungs[1].quantized_with_imatrix(ImatrixFor::Iq));
+        assert!(RecipeSpec::parse("3,lots").is_err());
     }
 
     #[test]

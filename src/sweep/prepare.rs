@@ -18,7 +18,7 @@ use crate::quant::imatrix_file::{self, ImatrixFormat};
 
 pub const IMATRIX_FILE: &str = "imatrix.gguf";
 
-fn calibration<'a>(cfg: &'a SweepConfig, what: &str) -> Result<&'a Path> {
+pub(crate) fn calibration<'a>(cfg: &'a SweepConfig, what: &str) -> Result<&'a Path> {
     cfg.calib.as_deref().with_context(|| {
         format!(
             "{what}: pass --calib TEXT (e.g. groups_merged.txt, or the calibration.txt that scripts/fetch-demo-text.sh writes){}",

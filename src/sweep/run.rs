@@ -14,6 +14,7 @@ use super::manifest::{self, Manifest};
 use super::merge::{self, MergeSummary};
 use super::plan::{PruneLevel, Rung};
 use super::prepare::{self, PrunedSource};
+use super::recipes;
 use super::records::{self, SweepId};
 use super::resume::open_manifest;
 use super::rung::{self, MachineLimits, Shared};
@@ -211,6 +212,7 @@ impl<'a> SweepState<'a> {
             self.measure_base(base)?;
         }
         self.text = String::new();
+        recipes::sensitivity(cfg, self.imatrix.as_deref(), self.on)?;
         Ok(())
     }
 
@@ -523,6 +525,12 @@ fn quantize(
         .out_dir
         .join(format!("model-{}.gguf", r.name.replace(':', "_")));
     let mut q = QuantizeOptions::new(r.qtype);
+    if r.recipe.is_some() {
+        let (file, info, base_type) = recipes::solve_rung(cfg, r)?;
+        q = QuantizeOptions::new(types::parse(&base_type)?);
+        q.tensor_type_file = Some(file);
+        res.recipe = Some(info);
+    }
     q.n_threads = cfg.n_threads;
     q.allow_requantize = cfg.allow_requantize;
     q.durable = cfg.keep_models;

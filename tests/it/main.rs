@@ -21,6 +21,7 @@ mod quant_all_types;
 mod quant_bad_input;
 mod quant_parity;
 mod quant_types;
+mod recipe;
 mod report_cli;
 mod report_fit;
 mod report_outputs;
