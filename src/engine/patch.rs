@@ -182,6 +182,12 @@ impl NodeHandler for WeightCapture {
         for &src in t.src.iter().filter(|s| !s.is_null()) {
             // SAFETY (caller): the node's sources are live tensors of the graph or the model.
             unsafe {
+                // A view of a weight (some graphs slice one) stands for the weight itself.
+                let src = if (*src).view_src.is_null() {
+                    src
+                } else {
+                    (*src).view_src
+                };
                 let buffer = (*src).buffer;
                 if buffer.is_null()
                     || sys::ggml_backend_buffer_get_usage(buffer)
@@ -223,7 +229,7 @@ pub fn quantize_roundtrip(
         bail!("ggml type {name} cannot be converted back to f32");
     };
     ensure!(
-        n_per_row > 0 && n_per_row % block == 0 && values.len() % n_per_row == 0,
+        n_per_row > 0 && n_per_row.is_multiple_of(block) && values.len().is_multiple_of(n_per_row),
         "rows of {n_per_row} values cannot be stored as {name} (blocks of {block})"
     );
     ensure!(

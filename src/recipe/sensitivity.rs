@@ -44,6 +44,32 @@ fn suits_rows(ty: GgmlType, ne0: u64) -> bool {
     ty == GgmlType::Q8_0 || (ty.block_size() == 256) == ne0.is_multiple_of(256)
 }
 
+/// About how many candidates `measure` decodes for `file` with the default candidates (the stock
+/// types, which its dry runs give, rarely add one): for a plan made before anything is measured.
+pub fn planned_evaluations(file: &GgufFile, grouping: Grouping) -> usize {
+    let mut groups: BTreeMap<String, u64> = BTreeMap::new();
+    for t in file
+        .tensors()
+        .iter()
+        .filter(|t| t.dims.len() >= 2 && t.name.ends_with("weight") && !t.name.contains("_norm"))
+    {
+        let key = match grouping {
+            Grouping::Tensor => t.name.clone(),
+            Grouping::Kind => kind_of(&t.name),
+        };
+        groups.insert(key, t.dims[0]);
+    }
+    groups
+        .values()
+        .map(|&ne0| {
+            DEFAULT_CANDIDATES
+                .iter()
+                .filter(|&&ty| suits_rows(ty, ne0) && !needs_imatrix(ty))
+                .count()
+        })
+        .sum()
+}
+
 /// The stock types recorded by default: llama.cpp's K-quant mixes and Q8_0, the sizes users ship.
 pub const DEFAULT_STOCK: &[&str] = &[
     "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0",

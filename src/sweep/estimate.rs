@@ -330,6 +330,9 @@ pub fn plan(
         peak_memory_bytes: m.file_bytes + m.context_bytes(ctx / 4, 2),
         disk_bytes: scored * KLD_BASE_BYTES_PER_TOKEN,
     });
+    if cfg.plan.has_recipes() {
+        stages.push(sensitivity_cost(file, cfg, &work, &m, f16, speed));
+    }
     for r in &cfg.plan.rungs {
         stages.push(rung_cost(r, file, cfg, &work, &m, eval_tokens, speed));
     }
@@ -355,6 +358,28 @@ pub fn plan(
         peak_disk_bytes,
         machine: speed.clone(),
     })
+}
+
+/// The sensitivity run behind recipe rungs: one decode per candidate, the model loaded into memory
+/// (weights are rewritten in place) beside the base's compared logits.
+fn sensitivity_cost(
+    file: &GgufFile,
+    cfg: &SweepConfig,
+    work: &ModelWork,
+    m: &Shape,
+    flops: f64,
+    speed: &MachineSpeed,
+) -> StageCost {
+    let s = &cfg.sensitivity;
+    let (ctx, tokens) = (s.n_ctx as u64, (s.n_ctx * s.n_chunk) as u64);
+    let decodes = crate::recipe::sensitivity::planned_evaluations(file, s.grouping) as f64 + 1.0;
+    let compared = (s.n_chunk as u64) * (ctx / 2);
+    StageCost {
+        stage: "sensitivity".into(),
+        seconds: decodes * forward_seconds(work, tokens, ctx, flops, speed),
+        peak_memory_bytes: m.file_bytes + m.context_bytes(tokens, 1) + compared * m.n_vocab * 4,
+        disk_bytes: 0,
+    }
 }
 
 /// The shapes the memory of a run depends on.

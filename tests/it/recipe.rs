@@ -42,16 +42,22 @@ const CHUNKS: &str = "2";
 /// A small table: per kind, 2 chunks of 64 tokens, Q4_0 and Q8_0 plus the types of stock Q4_K_M and
 /// Q8_0, with the importance matrix.
 fn table() -> PathBuf {
+    // Made before the fixture lock is taken: fixture() does not nest.
+    let (model, calib, imatrix) = (
+        support::model_f16(),
+        support::calibration_text(),
+        support::imatrix_f16(),
+    );
     support::fixture("sens-kind-v1.json", |out| {
         let _heavy = support::measure::heavy();
         ok(
             &mpt([
                 "sensitivity",
-                s(&support::model_f16()),
+                s(&model),
                 "--calib",
-                s(&support::calibration_text()),
+                s(&calib),
                 "--imatrix",
-                s(&support::imatrix_f16()),
+                s(&imatrix),
                 "--group",
                 "kind",
                 "-c",
@@ -334,15 +340,20 @@ fn sensitivity_refuses_a_quantized_model_and_a_short_text() {
 fn a_sweep_with_recipes_measures_them_beside_stock_and_draws_both_frontiers() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep");
+    let (model, text, calib) = (
+        support::model_f16(),
+        support::eval_text(),
+        support::calibration_text(),
+    );
     let args = [
         "sweep",
-        s(&support::model_f16()),
+        s(&model),
         "-o",
         s(&out),
         "-f",
-        s(&support::eval_text()),
+        s(&text),
         "--calib",
-        s(&support::calibration_text()),
+        s(&calib),
         "-c",
         "128",
         "--chunks",
