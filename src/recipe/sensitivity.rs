@@ -156,7 +156,7 @@ pub fn measure(
     };
     let stock = stock_mixes(model_path, &targets, opts.imatrix.as_deref())?;
     let shape = ModelShape::of(&file);
-    let groups = plan_groups(&file, &stock, opts, imatrix.is_some())?;
+    let groups = plan_groups(&file, &shape, &stock, opts, imatrix.is_some())?;
 
     let ctx = ContextOptions {
         n_seq_max: opts.n_chunk,
@@ -240,11 +240,11 @@ fn stock_mixes(
 /// Groups with their candidate types; the input type comes first (cost zero, not decoded).
 fn plan_groups(
     file: &GgufFile,
+    shape: &ModelShape,
     stock: &BTreeMap<String, TensorTypes>,
     opts: &SensitivityOptions,
     with_imatrix: bool,
 ) -> Result<Vec<Group>> {
-    let shape = ModelShape::of(file);
     let candidates = opts.types.as_deref().unwrap_or(DEFAULT_CANDIDATES);
     let mut by_group: BTreeMap<String, Vec<&TensorInfo>> = BTreeMap::new();
     for t in file.tensors() {
