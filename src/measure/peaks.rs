@@ -15,7 +15,7 @@ use crate::engine::matmul_bench::{self, ComputeDevice, MatMulShape};
 use crate::gguf::GgmlType;
 
 /// Bumped when the measurement changes; older cached files are measured again.
-const PEAKS_VERSION: u32 = 2;
+const PEAKS_VERSION: u32 = 3;
 
 /// One peak and where it came from ("measured: ...", "given: --peak-tflops", ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +94,9 @@ const ROUNDS: usize = 5;
 /// host changes speed over seconds, and a measurement over a short span sees only one of them.
 const MIN_SPAN: Duration = Duration::from_secs(30);
 const MAX_ROUNDS: usize = 40;
+/// After the first `ROUNDS`, the CPU's rounds time only the fastest few types, more often.
+const FOCUS: usize = 3;
+const FOCUS_REPS: u32 = 8;
 
 /// Each weight type's multiplication time, best of the rounds so far.
 struct MatMulRounds {
@@ -102,6 +105,7 @@ struct MatMulRounds {
     n_threads: u32,
     best: Vec<Option<f64>>,
     rounds: usize,
+    focused_rounds: usize,
 }
 
 impl MatMulRounds {
@@ -112,27 +116,51 @@ impl MatMulRounds {
             n_threads,
             best: vec![None; TIMED_TYPES.len()],
             rounds: 0,
+            focused_rounds: 0,
         }
     }
 
     /// Times every type once more.
     fn round(&mut self) -> Result<()> {
-        for (i, &name) in TIMED_TYPES.iter().enumerate() {
+        let all: Vec<usize> = (0..TIMED_TYPES.len()).collect();
+        self.time(&all, MATMUL_REPS)?;
+        self.rounds += 1;
+        Ok(())
+    }
+
+    /// Times the `FOCUS` fastest types so far, `FOCUS_REPS` times each: the peak is the best of
+    /// these, and the more often it is sampled, the less a slow spell of the host lowers it.
+    fn focused_round(&mut self) -> Result<()> {
+        let mut order: Vec<usize> = (0..TIMED_TYPES.len())
+            .filter(|&i| self.best[i].is_some())
+            .collect();
+        order.sort_by(|&a, &b| {
+            let time = |i: usize| self.best[i].unwrap_or(f64::INFINITY);
+            time(a).total_cmp(&time(b))
+        });
+        order.truncate(FOCUS);
+        self.time(&order, FOCUS_REPS)?;
+        self.focused_rounds += 1;
+        Ok(())
+    }
+
+    fn time(&mut self, types: &[usize], reps: u32) -> Result<()> {
+        for &i in types {
             crate::util::check_interrupted()?;
+            let name = TIMED_TYPES[i];
             let id = GgmlType::from_name(name)
                 .with_context(|| format!("ggml type {name} unknown"))?
                 .id();
             // A type the device cannot multiply (some backends lack a few) cannot run in a rung
             // either: it is left out.
             let Ok(seconds) =
-                matmul_bench::time_matmul(self.device, id, self.shape, self.n_threads, MATMUL_REPS)
+                matmul_bench::time_matmul(self.device, id, self.shape, self.n_threads, reps)
             else {
                 continue;
             };
             let fastest = seconds.iter().copied().fold(f64::INFINITY, f64::min);
             self.best[i] = Some(self.best[i].map_or(fastest, |b: f64| b.min(fastest)));
         }
-        self.rounds += 1;
         Ok(())
     }
 
@@ -157,13 +185,14 @@ impl MatMulRounds {
             .max_by(|a, b| a.flops_per_s.total_cmp(&b.flops_per_s))
             .context("the device could not multiply any weight type")?;
         let source = format!(
-            "measured: ggml mul_mat {}x{} weight x {} tokens, fastest of {} types ({}), best of {} rounds of {MATMUL_REPS}",
+            "measured: ggml mul_mat {}x{} weight x {} tokens, fastest of {} types ({}), best of {} rounds of {MATMUL_REPS} and {} of {FOCUS_REPS} for the {FOCUS} fastest",
             shape.rows,
             shape.cols,
             shape.tokens,
             kernels.len(),
             top.ggml_type,
-            self.rounds
+            self.rounds,
+            self.focused_rounds
         );
         let peak = Peak {
             value: top.flops_per_s,
@@ -323,17 +352,22 @@ fn mib(bytes: u64) -> String {
 }
 
 impl Peaks {
-    /// Measures this machine's CPU on `n_threads` threads: rounds of every multiplication and every
-    /// read, alternating, for at least `MIN_SPAN` (at least `ROUNDS` rounds).
+    /// Measures this machine's CPU on `n_threads` threads: rounds of multiplications (every type
+    /// in the first `ROUNDS`, then the fastest) and every read, alternating, for at least
+    /// `MIN_SPAN`.
     pub fn measure_cpu(device: String, n_threads: u32, ram_bytes: Option<u64>) -> Result<Peaks> {
         let mut matmuls = MatMulRounds::new(ComputeDevice::Cpu, n_threads);
         let mut reads = ReadRounds::new(n_threads, ram_bytes)?;
         let start = Instant::now();
-        while matmuls.rounds < ROUNDS || start.elapsed() < MIN_SPAN && matmuls.rounds < MAX_ROUNDS {
-            matmuls.round()?;
+        let mut rounds = 0;
+        while rounds < ROUNDS || start.elapsed() < MIN_SPAN && rounds < MAX_ROUNDS {
+            match rounds < ROUNDS {
+                true => matmuls.round()?,
+                false => matmuls.focused_round()?,
+            }
             reads.round()?;
+            rounds += 1;
         }
-        let rounds = matmuls.rounds;
         let (flops, kernels) = matmuls.finish()?;
         let curve = reads.curve;
         let bandwidth = curve.last().map(|p| Peak {
