@@ -12,9 +12,10 @@ use serde::Serialize;
 use super::config::SweepConfig;
 use super::plan::Rung;
 use crate::engine::matmul_bench;
-use crate::gguf::{GgmlType, GgufFile};
+use crate::gguf::{GgmlType, GgufFile, TensorInfo};
 use crate::measure::peaks::Peaks;
 use crate::measure::work::ModelWork;
+use crate::recipe::stock::TensorTypes;
 
 /// Bytes the compact KL-divergence base keeps per scored token (`crate::measure::kld_base`).
 const KLD_BASE_BYTES_PER_TOKEN: u64 = 520;
@@ -223,6 +224,7 @@ pub fn plan_sweep(cfg: &SweepConfig, on_measure: &mut dyn FnMut(&str)) -> Result
     let work = ModelWork::from_gguf(&file)?;
     let mut speed = speed;
     speed.model = calibrate(cfg, &file, &work, &speed)?;
+    let mixes = stock_mixes(cfg);
     let size = |p: &std::path::Path| {
         std::fs::metadata(p)
             .map(|m| m.len())
@@ -232,7 +234,25 @@ pub fn plan_sweep(cfg: &SweepConfig, on_measure: &mut dyn FnMut(&str)) -> Result
         eval_bytes: size(&cfg.text)?,
         calib_bytes: cfg.calib.as_deref().map(size).transpose()?,
     };
-    plan(&file, cfg, texts, &speed)
+    plan(&file, cfg, texts, &speed, &mixes)
+}
+
+/// Each quantized rung type's per-tensor types as llama.cpp chooses them (its quantizer run dry,
+/// reading only the file's metadata), by type name. A type whose dry run fails is left out: its
+/// rungs are planned with the modelled types of `rung_tensors`.
+pub type StockMixes = BTreeMap<String, TensorTypes>;
+
+fn stock_mixes(cfg: &SweepConfig) -> StockMixes {
+    let mut mixes = StockMixes::new();
+    for r in cfg.plan.rungs.iter().filter(|r| !r.qtype.is_float()) {
+        if mixes.contains_key(r.qtype.name) {
+            continue;
+        }
+        if let Ok(types) = crate::recipe::stock::stock_types(&cfg.model, r.qtype, None) {
+            mixes.insert(r.qtype.name.to_string(), types);
+        }
+    }
+    mixes
 }
 
 /// This model on this machine, measured in a few seconds: how close a forward pass comes to the
@@ -287,6 +307,7 @@ pub fn plan(
     cfg: &SweepConfig,
     texts: TextSizes,
     speed: &MachineSpeed,
+    mixes: &StockMixes,
 ) -> Result<ResourcePlan> {
     let work = ModelWork::from_gguf(file)?;
     let summary = crate::gguf::Summary::of(file);
@@ -334,7 +355,8 @@ pub fn plan(
         stages.push(sensitivity_cost(file, cfg, &work, &m, f16, speed));
     }
     for r in &cfg.plan.rungs {
-        stages.push(rung_cost(r, file, cfg, &work, &m, eval_tokens, speed));
+        let tensors = rung_tensors(file, r, mixes.get(r.qtype.name));
+        stages.push(rung_cost(r, &tensors, cfg, &work, &m, eval_tokens, speed));
     }
     let total_seconds = stages.iter().map(|s| s.seconds).sum();
     let peak_memory_bytes = stages
@@ -484,14 +506,13 @@ fn task_seconds(cfg: &SweepConfig, work: &ModelWork, flops: f64, speed: &Machine
 
 fn rung_cost(
     r: &Rung,
-    file: &GgufFile,
+    tensors: &[RungTensor],
     cfg: &SweepConfig,
     work: &ModelWork,
     m: &Shape,
     eval_tokens: u64,
     speed: &MachineSpeed,
 ) -> StageCost {
-    let tensors = rung_tensors(file, r);
     let size = tensors.iter().map(|t| t.bytes).sum::<u64>() + 1_000_000;
     let is_base = r.prune.is_none() && r.qtype.is_float();
     let imatrix = r.quantized_with_imatrix(cfg.imatrix_for);
@@ -501,7 +522,7 @@ fn rung_cost(
         .map(|t| t.elements as f64 / speed.quantize_per_s(&t.type_name, imatrix))
         .sum();
     let ctx = cfg.n_ctx as u64;
-    let flops = mixed_flops(&tensors, speed);
+    let flops = mixed_flops(tensors, speed);
     let measure = forward_seconds(work, eval_tokens, ctx, flops, speed)
         + bench_seconds(cfg, work, flops, size, speed)
         + task_seconds(cfg, work, flops, speed);
@@ -546,13 +567,9 @@ struct RungTensor {
     quantized: bool,
 }
 
-/// Each tensor of a rung's file in the type llama.cpp gives it: the rung's default type, Q6_K for
-/// the output head (or the token embedding that serves as one) unless the rung is Q8_0, a
-/// 32-wide type where its rows do not divide into the type's blocks; 1-D tensors as they are.
-fn rung_tensors(file: &GgufFile, r: &Rung) -> Vec<RungTensor> {
-    let default = r.qtype.default_ggml_type;
-    let q6_k = GgmlType::from_name("Q6_K").map(|t| t.id());
-    let q8_0 = GgmlType::from_name("Q8_0").map(|t| t.id());
+/// Each tensor of a rung's file in the type llama.cpp gives it: from its dry run (`mix`) where
+/// there is one, else modelled (`modelled_type`); 1-D tensors as they are.
+fn rung_tensors(file: &GgufFile, r: &Rung, mix: Option<&TensorTypes>) -> Vec<RungTensor> {
     let layout = |id: u32| crate::engine::ggml_type_layout(id);
     file.tensors()
         .iter()
@@ -566,14 +583,10 @@ fn rung_tensors(file: &GgufFile, r: &Rung) -> Vec<RungTensor> {
                     quantized: false,
                 };
             }
-            let is_head = t.name == "output.weight" || t.name == "token_embd.weight";
-            let mut id = match q6_k {
-                Some(q6) if is_head && Some(default) != q8_0 => q6,
-                _ => default,
-            };
-            if layout(id).is_none_or(|(b, _, _)| !t.dims[0].is_multiple_of(b)) {
-                id = fallback(id);
-            }
+            let chosen = mix
+                .and_then(|m| m.get(&t.name))
+                .and_then(|name| GgmlType::from_name(name));
+            let id = chosen.map_or_else(|| modelled_type(t, r), |g| g.id());
             let (blck, bytes, name) = layout(id).unwrap_or((1, 2, "f16".into()));
             RungTensor {
                 type_name: name.to_uppercase(),
@@ -585,6 +598,24 @@ fn rung_tensors(file: &GgufFile, r: &Rung) -> Vec<RungTensor> {
         .collect()
 }
 
+/// A matrix's type where llama.cpp's dry run could not say: the rung's default type, Q6_K for the
+/// output head (or the token embedding that serves as one) unless the rung is Q8_0, a 32-wide type
+/// where its rows do not divide into the type's blocks.
+fn modelled_type(t: &TensorInfo, r: &Rung) -> u32 {
+    let default = r.qtype.default_ggml_type;
+    let q6_k = GgmlType::from_name("Q6_K").map(|t| t.id());
+    let q8_0 = GgmlType::from_name("Q8_0").map(|t| t.id());
+    let is_head = t.name == "output.weight" || t.name == "token_embd.weight";
+    let id = match q6_k {
+        Some(q6) if is_head && Some(default) != q8_0 => q6,
+        _ => default,
+    };
+    match crate::engine::ggml_type_layout(id) {
+        Some((b, _, _)) if t.dims[0].is_multiple_of(b) => id,
+        _ => fallback(id),
+    }
+}
+
 /// llama.cpp's 32-wide replacement for a 256-wide type whose rows do not divide into its blocks.
 fn fallback(id: u32) -> u32 {
     let name = crate::engine::ggml_type_layout(id)
@@ -594,6 +625,7 @@ fn fallback(id: u32) -> u32 {
         "Q4_K" => "Q5_0",
         "Q5_K" => "Q5_1",
         "Q6_K" => "Q8_0",
+        "Q2_K" | "Q3_K" | "TQ1_0" | "TQ2_0" => "Q4_0",
         _ => "IQ4_NL",
     };
     GgmlType::from_name(to).map_or(id, |t| t.id())
