@@ -2,26 +2,15 @@
 //! wrong, exit status 2, nothing half-written left behind.
 
 use crate::support;
-use crate::support::mpt;
+use crate::support::{mpt, refused};
 
 use std::path::Path;
-use std::process::Output;
 
 use mpt_gguf::quant::imatrix::{Imatrix, ImatrixEntry};
 use mpt_gguf::quant::imatrix_file::{self, ImatrixFormat};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// Exit 2 and one line on stderr that contains every fragment.
-fn refused(out: &Output, fragments: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "more than one line: {err}");
-    for f in fragments {
-        assert!(err.contains(f), "'{f}' missing from: {err}");
-    }
 }
 
 fn only_files(dir: &Path) -> Vec<String> {

@@ -4,7 +4,7 @@
 //! refusals a user meets.
 
 use crate::support;
-use crate::support::mpt;
+use crate::support::{mpt, refused};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -24,16 +24,6 @@ fn ok(out: &Output, what: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Exit 2 and one line on stderr that contains every fragment.
-fn refused(out: &Output, fragments: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "more than one line: {err}");
-    for f in fragments {
-        assert!(err.contains(f), "'{f}' missing from: {err}");
-    }
 }
 
 const CTX: &str = "64";

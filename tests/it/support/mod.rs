@@ -36,6 +36,17 @@ pub fn mpt<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
     mpt_command().args(args).output().unwrap()
 }
 
+/// Asserts a refusal as a user meets it: exit status 2 and one line on stderr that contains every
+/// fragment.
+pub fn refused(out: &Output, fragments: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "more than one line: {err}");
+    for f in fragments {
+        assert!(err.contains(f), "'{f}' missing from: {err}");
+    }
+}
+
 /// mpt-gguf under assert_cmd, for tests that assert on its output.
 pub fn mpt_assert() -> assert_cmd::Command {
     assert_cmd::Command::from_std(mpt_command())
