@@ -3,7 +3,7 @@
 # and on a model of SmolLM2-360M's shape with random F16 weights (`mpt-gguf synth`: 32 layers, width 960,
 # 362 M parameters; its outputs are noise, its time that of a real model of its size), each with per-tensor
 # and per-kind groups, default candidates, no importance matrix. Prints, per run: parameters, layers, groups,
-# decodes, the seconds the command predicted before starting, the seconds it took, and seconds per decode.
+# decodes, the seconds the command predicted before starting (decodes and quantizing), the seconds it took, and seconds per decode.
 # usage: scripts/bench-sensitivity.sh [--groups tensor,kind] [-c CTX] [-t THREADS] [--keep DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,10 +50,9 @@ for model in ("smollm2-135m", "random-362m"):
         table = json.load(open(run + ".json"))
         seconds = float(open(run + ".seconds").read())
         log = open(run + ".log").read()
-        # The command's own estimate: decodes × the base decode's time × 1.15 (it prints it rounded up to minutes).
-        plan = re.search(r"(\d+) candidates to measure, one decode each \(([\d.]+) s for the base\)", log)
-        decodes, base = int(plan.group(1)), float(plan.group(2))
-        predicted = decodes * base * 1.15
+        # The command's own estimate, printed before its first candidate.
+        plan = re.search(r"(\d+) candidates to measure.*: about (\d+) s", log)
+        decodes, predicted = int(plan.group(1)), float(plan.group(2))
         layers = len({t["name"].split(".")[1] for t in table["model"]["tensors"] if t["name"].startswith("blk.")})
         params = table["model"]["n_params"] / 1e6
         print(f"| {model} | {params:.0f} M | {layers} | {len(table['groups'])} | {group} | {decodes} | "

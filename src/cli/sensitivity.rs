@@ -99,11 +99,14 @@ pub fn run(a: SensitivityArgs) -> Result<()> {
         Event::Plan {
             evaluations,
             seconds_each,
+            quantize_seconds,
         } => {
+            // The decodes also compare every row with the base's: a little over the base's time.
+            let seconds = evaluations as f64 * seconds_each * 1.15 + quantize_seconds;
             b.suspend(|| {
                 eprintln!(
-                    "{evaluations} candidates to measure, one decode each ({seconds_each:.2} s for the base): about {:.0} min",
-                    (evaluations as f64 * seconds_each * 1.15 / 60.0).ceil()
+                    "{evaluations} candidates to measure, one decode each ({seconds_each:.2} s for the base), {quantize_seconds:.0} s quantizing: about {seconds:.0} s ({:.0} min)",
+                    (seconds / 60.0).ceil()
                 )
             });
             b.set_length(evaluations as u64);

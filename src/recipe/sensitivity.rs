@@ -4,6 +4,7 @@
 //! KL-divergence from the unquantized model's distributions is recorded. Then the weights are put
 //! back. Only that group differs from the base, so the number is that group's cost alone.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -100,6 +101,8 @@ pub enum Event<'a> {
     Plan {
         evaluations: usize,
         seconds_each: f64,
+        /// What quantizing every candidate will take, from each type's speed on a sample.
+        quantize_seconds: f64,
     },
     Measured {
         group: &'a str,
@@ -170,10 +173,12 @@ pub fn measure(
     let decode = calibration_tokens(&pm, opts)?;
     let t_base = Instant::now();
     let base = base_rows(&mut pm, &decode)?;
+    let seconds_each = t_base.elapsed().as_secs_f64();
     let evaluations = groups.iter().map(|g| g.choices.len() - 1).sum();
     on_event(Event::Plan {
         evaluations,
-        seconds_each: t_base.elapsed().as_secs_f64(),
+        seconds_each,
+        quantize_seconds: quantize_seconds(&file, &groups, &imatrix)?,
     });
 
     let mut measured = Vec::with_capacity(groups.len());
@@ -509,10 +514,57 @@ fn weighted_error(w: &[f32], q: &[f32], n_per_row: usize, imatrix: Option<&[f32]
 }
 
 fn read_floats(file: &GgufFile, t: &TensorInfo) -> Result<Vec<f32>> {
+    read_rows(file, t, usize::MAX)
+}
+
+/// The first `rows` rows of `t` (all of them at most) as F32.
+fn read_rows(file: &GgufFile, t: &TensorInfo, rows: usize) -> Result<Vec<f32>> {
     let kind = crate::prune::sparsity::Floats::of(t.ggml_type)
         .with_context(|| format!("tensor {} is not stored as floats", t.name))?;
     let bytes = file.tensor_data(t);
-    Ok((0..t.n_elements() as usize)
-        .map(|i| kind.get(bytes, i))
-        .collect())
+    let n = (t.n_elements() as usize).min(rows.saturating_mul(t.dims[0] as usize));
+    Ok((0..n).map(|i| kind.get(bytes, i)).collect())
+}
+
+/// Weights per type timed for the estimate: enough rows for every thread.
+const SAMPLE_WEIGHTS: usize = 1 << 18;
+
+/// Seconds quantizing (and dequantizing) every group's weights to each of its candidates will
+/// take: each type's time per weight on the first rows of the first tensor it is measured on,
+/// times the weights it quantizes. Per kind this is as long as the decodes.
+fn quantize_seconds(file: &GgufFile, groups: &[Group], imatrix: &ImatrixValues) -> Result<f64> {
+    let mut per_weight: HashMap<GgmlType, f64> = HashMap::new();
+    let mut total = 0.0;
+    for g in groups {
+        let t = file.tensor(&g.tensors[0]).context("listed tensor")?;
+        let weights: u64 = g
+            .tensors
+            .iter()
+            .filter_map(|n| file.tensor(n))
+            .map(TensorInfo::n_elements)
+            .sum();
+        for c in g.choices.iter().skip(1) {
+            let each = match per_weight.entry(c.ggml_type) {
+                Entry::Occupied(e) => *e.get(),
+                Entry::Vacant(e) => *e.insert(seconds_per_weight(file, t, c.ggml_type, imatrix)?),
+            };
+            total += each * weights as f64;
+        }
+    }
+    Ok(total)
+}
+
+fn seconds_per_weight(
+    file: &GgufFile,
+    t: &TensorInfo,
+    ty: GgmlType,
+    imatrix: &ImatrixValues,
+) -> Result<f64> {
+    let n_per_row = t.dims[0] as usize;
+    let sample = read_rows(file, t, SAMPLE_WEIGHTS.div_ceil(n_per_row))?;
+    let im = imatrix.as_ref().and_then(|m| m.get(&t.name));
+    let im = im.map(|v| &v[..n_per_row.min(v.len())]);
+    let t0 = Instant::now();
+    quantize_roundtrip(ty.id(), &sample, n_per_row, im)?;
+    Ok(t0.elapsed().as_secs_f64() / sample.len().max(1) as f64)
 }
