@@ -21,9 +21,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown $1" >&2; exit 2;;
   esac
 done
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mpt-gguf/target}
-cargo build --release -q
-mpt=$CARGO_TARGET_DIR/release/mpt-gguf
+source scripts/mpt-binary.sh
 q41=$(bash scripts/fetch-model.sh)
 data=$(bash scripts/fetch-test-data.sh)
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT

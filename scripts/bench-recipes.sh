@@ -22,9 +22,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown $1" >&2; exit 2;;
   esac
 done
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mpt-gguf/target}
-cargo build --release -q
-mpt=$CARGO_TARGET_DIR/release/mpt-gguf
+source scripts/mpt-binary.sh
 q41=$(bash scripts/fetch-model.sh)
 source scripts/texts.sh
 if [ -n "$keep" ]; then work=$keep; mkdir -p "$work"; else work=$(mktemp -d); trap 'rm -rf "$work"' EXIT; fi

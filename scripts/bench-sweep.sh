@@ -28,10 +28,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$runs" -ge 1 ] 2>/dev/null || { echo "--runs must be a whole number of at least 1" >&2; exit 2; }
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mpt-gguf/target}
-export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
-cargo build --release -q
-mpt=$CARGO_TARGET_DIR/release/mpt-gguf
+source scripts/mpt-binary.sh
 ref=$(bash scripts/build-reference.sh)
 q41=$(bash scripts/fetch-model.sh)
 source scripts/texts.sh

@@ -10,9 +10,7 @@ threads=$(nproc); reps=3; chunks=8
 while [ $# -gt 0 ]; do
   case $1 in -t) threads=$2; shift 2;; -r) reps=$2; shift 2;; --chunks) chunks=$2; shift 2;; *) echo "unknown $1" >&2; exit 2;; esac
 done
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mpt-gguf/target}
-cargo build --release -q
-mpt=$CARGO_TARGET_DIR/release/mpt-gguf
+source scripts/mpt-binary.sh
 ref=$(bash scripts/build-reference.sh)
 q41=$(bash scripts/fetch-model.sh)
 source scripts/texts.sh
