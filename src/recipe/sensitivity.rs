@@ -45,10 +45,11 @@ fn suits_rows(ty: GgmlType, ne0: u64) -> bool {
     ty == GgmlType::Q8_0 || (ty.block_size() == 256) == ne0.is_multiple_of(256)
 }
 
-/// About how many candidates `measure` decodes for `file` with the default candidates (the stock
-/// types, which its dry runs give, rarely add one): for a plan made before anything is measured.
-pub fn planned_evaluations(file: &GgufFile, grouping: Grouping) -> usize {
-    let mut groups: BTreeMap<String, u64> = BTreeMap::new();
+/// About which candidates `measure` decodes for `file` with the default candidates (the stock
+/// types, which its dry runs give, rarely add one), as (type, weights it quantizes): for a plan
+/// made before anything is measured.
+pub fn planned_candidates(file: &GgufFile, grouping: Grouping) -> Vec<(GgmlType, u64)> {
+    let mut groups: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for t in file
         .tensors()
         .iter()
@@ -58,17 +59,18 @@ pub fn planned_evaluations(file: &GgufFile, grouping: Grouping) -> usize {
             Grouping::Tensor => t.name.clone(),
             Grouping::Kind => kind_of(&t.name),
         };
-        groups.insert(key, t.dims[0]);
+        let group = groups.entry(key).or_insert((t.dims[0], 0));
+        group.1 += t.n_elements();
     }
     groups
         .values()
-        .map(|&ne0| {
+        .flat_map(|&(ne0, weights)| {
             DEFAULT_CANDIDATES
                 .iter()
-                .filter(|&&ty| suits_rows(ty, ne0) && !needs_imatrix(ty))
-                .count()
+                .filter(move |&&ty| suits_rows(ty, ne0) && !needs_imatrix(ty))
+                .map(move |&ty| (ty, weights))
         })
-        .sum()
+        .collect()
 }
 
 /// The stock types recorded by default: llama.cpp's K-quant mixes and Q8_0, the sizes users ship.

@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use super::config::SweepConfig;
-use super::plan::Rung;
+use super::plan::{ImatrixFor, Rung};
 use crate::engine::matmul_bench;
 use crate::gguf::{GgmlType, GgufFile, TensorInfo};
 use crate::measure::peaks::Peaks;
@@ -382,8 +382,9 @@ pub fn plan(
     })
 }
 
-/// The sensitivity run behind recipe rungs: one decode per candidate, the model loaded into memory
-/// (weights are rewritten in place) beside the base's compared logits.
+/// The sensitivity run behind recipe rungs: one decode and one quantizing of the group's weights
+/// per candidate, the model loaded into memory (weights are rewritten in place) beside the base's
+/// compared logits.
 fn sensitivity_cost(
     file: &GgufFile,
     cfg: &SweepConfig,
@@ -394,11 +395,19 @@ fn sensitivity_cost(
 ) -> StageCost {
     let s = &cfg.sensitivity;
     let (ctx, tokens) = (s.n_ctx as u64, (s.n_ctx * s.n_chunk) as u64);
-    let decodes = crate::recipe::sensitivity::planned_evaluations(file, s.grouping) as f64 + 1.0;
+    let candidates = crate::recipe::sensitivity::planned_candidates(file, s.grouping);
+    let decodes = candidates.len() as f64 + 1.0;
+    let imatrix = cfg.imatrix_for == ImatrixFor::All;
+    let quantizing: f64 = candidates
+        .iter()
+        .map(|(ty, weights)| {
+            *weights as f64 / speed.quantize_per_s(&ty.ggml_name().to_uppercase(), imatrix)
+        })
+        .sum();
     let compared = (s.n_chunk as u64) * (ctx / 2);
     StageCost {
         stage: "sensitivity".into(),
-        seconds: decodes * forward_seconds(work, tokens, ctx, flops, speed),
+        seconds: decodes * forward_seconds(work, tokens, ctx, flops, speed) + quantizing,
         peak_memory_bytes: m.file_bytes + m.context_bytes(tokens, 1) + compared * m.n_vocab * 4,
         disk_bytes: 0,
     }
