@@ -6,18 +6,21 @@
 #   2. For each: the dry run's plan (JSON), then the sweep itself one stage per process (`--stage prepare`,
 #      then one `--stage rungs --shard I/N` process per rung), each under /usr/bin/time for its wall time
 #      and peak resident memory; the rung's file size from the results.
+#      Each rung process runs --repeat times (its record removed in between) and the fastest run counts: a
+#      rung of the small model takes seconds, and one slow spell of the machine would be most of it.
 #   3. One table row per stage: predicted, measured, and measured / predicted - 1.
 # A rung process also hashes the inputs and reads the manifest: its prediction includes the hashing.
-# usage: scripts/bench-plan.sh [-t THREADS] [--types LIST] [-c CTX] [--chunks N]
+# usage: scripts/bench-plan.sh [-t THREADS] [--types LIST] [-c CTX] [--chunks N] [--repeat N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=$(nproc); types=Q8_0,Q4_K_M,Q2_K; ctx=512; chunks=2
+threads=$(nproc); types=Q8_0,Q4_K_M,Q2_K; ctx=512; chunks=2; repeat=2
 while [ $# -gt 0 ]; do
   case $1 in
     -t) threads=$2; shift 2;;
     --types) types=$2; shift 2;;
     -c) ctx=$2; shift 2;;
     --chunks) chunks=$2; shift 2;;
+    --repeat) repeat=$2; shift 2;;
     *) echo "unknown $1" >&2; exit 2;;
   esac
 done
@@ -36,9 +39,16 @@ for model in smollm2-135m-f16 random-1.7b-f16; do
         -c "$ctx" --chunks "$chunks" -t "$threads" --types "$types" -p 128 -n 32 -r 2)
   "$mpt" "${args[@]}" --dry-run --json > "$work/plan-$model.json" 2>/dev/null
   /usr/bin/time -f "%e %M" -o "$work/time-$model-prepare" "$mpt" "${args[@]}" --stage prepare 2>/dev/null
+  mapfile -t names < <(python3 -c 'import json, sys
+print("\n".join(s["stage"][5:] for s in json.load(open(sys.argv[1]))["stages"] if s["stage"].startswith("rung ")))' \
+    "$work/plan-$model.json")
   for i in $(seq 1 "$n_rungs"); do
-    /usr/bin/time -f "%e %M" -o "$work/time-$model-rung$i" \
-      "$mpt" "${args[@]}" --stage rungs --shard "$i/$n_rungs" 2>/dev/null
+    for r in $(seq 1 "$repeat"); do
+      rm -f "$out/rungs/rung-${names[i-1]}.json"
+      /usr/bin/time -f "%e %M" -o "$work/time-$model-rung$i.$r" \
+        "$mpt" "${args[@]}" --stage rungs --shard "$i/$n_rungs" 2>/dev/null
+    done
+    sort -n "$work/time-$model-rung$i".* | head -n1 > "$work/time-$model-rung$i"
   done
   "$mpt" "${args[@]}" --stage merge 2>/dev/null
 done
