@@ -172,8 +172,9 @@ fn the_dry_run_plans_every_stage_and_predicts_the_rungs_sizes() {
             .unwrap();
         let predicted = stage["disk_bytes"].as_f64().unwrap();
         let size = r.size_bytes.unwrap() as f64;
+        // Each tensor's type is llama.cpp's own (its dry run): only the metadata is estimated.
         assert!(
-            (predicted / size - 1.0).abs() < 0.15,
+            (predicted / size - 1.0).abs() < 0.03,
             "{}: {predicted} vs {size}",
             r.rung
         );
