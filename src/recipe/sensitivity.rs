@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context as _, Result};
 use rayon::prelude::*;
 
-use super::stock::{stock_types, TensorTypes};
+use super::stock::StockMixes;
 use super::table::{
     Calibration, Choice, Group, Grouping, ModelShape, SensitivityTable, SENSITIVITY_VERSION,
 };
@@ -55,11 +55,9 @@ pub fn planned_candidates(file: &GgufFile, grouping: Grouping) -> Vec<(GgmlType,
         .iter()
         .filter(|t| t.dims.len() >= 2 && t.name.ends_with("weight") && !t.name.contains("_norm"))
     {
-        let key = match grouping {
-            Grouping::Tensor => t.name.clone(),
-            Grouping::Kind => kind_of(&t.name),
-        };
-        let group = groups.entry(key).or_insert((t.dims[0], 0));
+        let group = groups
+            .entry(group_of(&t.name, grouping))
+            .or_insert((t.dims[0], 0));
         group.1 += t.n_elements();
     }
     groups
@@ -223,19 +221,11 @@ fn stock_mixes(
     model: &Path,
     targets: &[&'static QuantType],
     imatrix: Option<&Path>,
-) -> Result<BTreeMap<String, TensorTypes>> {
-    let mut mixes = BTreeMap::new();
-    for &q in targets
+) -> Result<StockMixes> {
+    let makeable = targets
         .iter()
-        .filter(|q| imatrix.is_some() || !q.needs_imatrix)
-    {
-        match stock_types(model, q, imatrix) {
-            Ok(types) => {
-                mixes.insert(q.name.to_string(), types);
-            }
-            Err(e) => tracing::debug!("no stock {}: {e:#}", q.name),
-        }
-    }
+        .filter(|q| imatrix.is_some() || !q.needs_imatrix);
+    let mixes = super::stock::stock_mixes(model, makeable, imatrix);
     ensure!(
         !mixes.is_empty(),
         "{}: llama.cpp can make none of its stock types of this model",
@@ -248,7 +238,7 @@ fn stock_mixes(
 fn plan_groups(
     file: &GgufFile,
     shape: &ModelShape,
-    stock: &BTreeMap<String, TensorTypes>,
+    stock: &StockMixes,
     opts: &SensitivityOptions,
     with_imatrix: bool,
 ) -> Result<Vec<Group>> {
@@ -263,11 +253,10 @@ fn plan_groups(
         if stocked.is_empty() {
             continue; // llama.cpp never quantizes it (norms, 1-d tensors)
         }
-        let key = match opts.grouping {
-            Grouping::Tensor => t.name.clone(),
-            Grouping::Kind => kind_of(&t.name),
-        };
-        by_group.entry(key).or_default().push(t);
+        by_group
+            .entry(group_of(&t.name, opts.grouping))
+            .or_default()
+            .push(t);
     }
     let mut groups = Vec::new();
     for (name, tensors) in by_group {
@@ -318,6 +307,14 @@ fn plan_groups(
         file.path().display()
     );
     Ok(groups)
+}
+
+/// The group a tensor is measured in.
+fn group_of(name: &str, grouping: Grouping) -> String {
+    match grouping {
+        Grouping::Tensor => name.to_string(),
+        Grouping::Kind => kind_of(name),
+    }
 }
 
 /// `blk.7.attn_q.weight` → `attn_q.weight`; tensors outside the blocks are their own kind.

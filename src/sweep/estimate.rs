@@ -15,7 +15,7 @@ use crate::engine::matmul_bench;
 use crate::gguf::{GgmlType, GgufFile, TensorInfo};
 use crate::measure::peaks::Peaks;
 use crate::measure::work::ModelWork;
-use crate::recipe::stock::TensorTypes;
+use crate::recipe::stock::{StockMixes, TensorTypes};
 
 /// Bytes the compact KL-divergence base keeps per scored token (`crate::measure::kld_base`).
 const KLD_BASE_BYTES_PER_TOKEN: u64 = 520;
@@ -238,21 +238,12 @@ pub fn plan_sweep(cfg: &SweepConfig, on_measure: &mut dyn FnMut(&str)) -> Result
 }
 
 /// Each quantized rung type's per-tensor types as llama.cpp chooses them (its quantizer run dry,
-/// reading only the file's metadata), by type name. A type whose dry run fails is left out: its
-/// rungs are planned with the modelled types of `rung_tensors`.
-pub type StockMixes = BTreeMap<String, TensorTypes>;
-
+/// reading only the file's metadata). A type whose dry run fails is left out: its rungs are
+/// planned with the modelled types of `rung_tensors`.
 fn stock_mixes(cfg: &SweepConfig) -> StockMixes {
-    let mut mixes = StockMixes::new();
-    for r in cfg.plan.rungs.iter().filter(|r| !r.qtype.is_float()) {
-        if mixes.contains_key(r.qtype.name) {
-            continue;
-        }
-        if let Ok(types) = crate::recipe::stock::stock_types(&cfg.model, r.qtype, None) {
-            mixes.insert(r.qtype.name.to_string(), types);
-        }
-    }
-    mixes
+    let quantized = cfg.plan.rungs.iter().map(|r| &r.qtype);
+    let quantized: Vec<_> = quantized.filter(|q| !q.is_float()).collect();
+    crate::recipe::stock::stock_mixes(&cfg.model, quantized, None)
 }
 
 /// This model on this machine, measured in a few seconds: how close a forward pass comes to the
